@@ -1,0 +1,1 @@
+//! Exact path-space theory of ReLU networks (placeholder; see issue 2).

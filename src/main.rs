@@ -1,0 +1,2 @@
+//! `curtain`: command-line tool.
+fn main() {}
