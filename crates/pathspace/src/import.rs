@@ -114,3 +114,30 @@ impl Mlp {
         Mlp::new(weights, biases, head, head_bias)
     }
 }
+
+impl Mlp {
+    /// Serialises the network as the state_dict of the equivalent `nn.Sequential`
+    /// (keys `0.weight`, `0.bias`, `2.weight`, …, the head last), in F64.
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let le = |v: &mut dyn Iterator<Item = f64>| v.flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        for l in 1..=self.depth() {
+            let k = 2 * (l - 1);
+            let w = self.weight(l);
+            entries.push((format!("{k}.weight"), w.shape().to_vec(), le(&mut w.iter().cloned())));
+            entries.push((format!("{k}.bias"), vec![w.nrows()], le(&mut self.bias(l).iter().cloned())));
+        }
+        let k = 2 * self.depth();
+        entries.push((format!("{k}.weight"), self.head().shape().to_vec(), le(&mut self.head().iter().cloned())));
+        entries.push((format!("{k}.bias"), vec![self.num_classes()], le(&mut self.head_bias().iter().cloned())));
+        let views = entries
+            .iter()
+            .map(|(name, shape, data)| {
+                safetensors::tensor::TensorView::new(Dtype::F64, shape.clone(), data)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| Error::Safetensors(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        safetensors::serialize(views, None).map_err(|e| Error::Safetensors(e.to_string()))
+    }
+}

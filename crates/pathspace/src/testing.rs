@@ -120,3 +120,15 @@ pub fn gating_of_kind(mlp: &Mlp, kind: usize, t: f64, x0: ndarray::ArrayView1<f6
         _ => Box::new(FrozenGating::at(&Excitation::paper_default(), mlp, x0).expect("valid input")),
     }
 }
+
+/// A proptest configuration with `cases` cases that persists failures in
+/// `proptest-regressions/{name}.txt` (relative to the package root, where `cargo test`
+/// runs integration tests), so that regressions are committed in one folder.
+pub fn config(cases: u32, name: &str) -> ProptestConfig {
+    let path: &'static str = Box::leak(format!("proptest-regressions/{name}.txt").into_boxed_str());
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(path))),
+        ..ProptestConfig::default()
+    }
+}

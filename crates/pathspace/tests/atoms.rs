@@ -32,7 +32,7 @@ fn gated_pre_activations(mlp: &Mlp, gates: &pathspace::Gates, x: ndarray::ArrayV
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(pathspace::testing::config(96, "atoms"))]
 
     /// v_Λ|(ℓ,i) represents the (gated) pre-activation of neuron (ℓ,i):
     /// z^Λ_ℓ[i](x) = ⟨v_Λ|(ℓ,i)(x), x̃⟩; for ℓ = 1 it is the row [W_1[i]; b_1[i]].

@@ -9,7 +9,7 @@ use pathspace::{augment, CheckpointGating, ConstantGating, Error, Excitation, Fr
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(pathspace::testing::config(96, "gating"))]
 
     /// Z(x) from the forward pass equals the augmented products z̃_ℓ = W̃_ℓ x̃_{ℓ-1}
     /// (whose last entry is the constant 1), and G(x) = 1[z > 0].

@@ -9,7 +9,7 @@ use pathspace::{augment, Gating, HardGating};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(pathspace::testing::config(96, "induced"))]
 
     /// Eq. 7: f_Λ(x) = ⟨v_Λ(x), x̃⟩, with f_Λ from the gated *forward* chain and v_Λ from the
     /// *backward* chain, for hard, excitation, per-neuron, constant and frozen gatings.

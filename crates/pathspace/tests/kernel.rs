@@ -9,7 +9,7 @@ use pathspace::{Gating, Mlp, RankOneTensor};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(pathspace::testing::config(64, "kernel"))]
 
     /// K_Λ(x, x') = ⟨φ_Λ(x), φ_Λ(x')⟩ with φ_Λ(x) = Λ̃(x) ⊗ x̃ materialised over all paths.
     #[test]

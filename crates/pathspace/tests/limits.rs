@@ -21,7 +21,7 @@ fn slope(sigma: Sigma) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(pathspace::testing::config(64, "limits"))]
 
     #[test]
     fn zero_temperature_limit_is_hard_gating((mlp, xs) in arb_mlp_with_inputs(1), class in arb_class(), s in 0usize..3) {

@@ -9,7 +9,7 @@ use pathspace::{Gating, HardGating};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(pathspace::testing::config(64, "memory"))]
 
     /// Row c of the per-class pullbacks is v_(c,Λ) (single backward pass and explicit path sum).
     #[test]

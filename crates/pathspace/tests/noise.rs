@@ -57,7 +57,7 @@ fn check_noise_argument(mlp: &Mlp, class: usize, from: ndarray::ArrayView1<f64>,
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(pathspace::testing::config(128, "noise"))]
 
     #[test]
     fn pullback_difference_is_orthogonal_to_x_at_a_boundary((mlp, xs) in arb_mlp_with_inputs(2), class in arb_class()) {

@@ -8,7 +8,7 @@ use pathspace::{Gating, HardGating, LowRankTensor, Mlp, RankOneTensor};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(pathspace::testing::config(64, "path_space"))]
 
     /// Eq. 18–19: f_τ(x) = ⟨φ_τ(x), ω⟩ = ⟨v_τ(x), x̃⟩, where ω = Ω(ỹ, θ) and φ_τ = τ ⊗ x̃ are
     /// materialised entry by entry. For τ = G̃(x) this is the network's logit f(x).

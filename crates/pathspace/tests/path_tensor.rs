@@ -31,7 +31,7 @@ fn case() -> impl Strategy<Value = (Mlp, ndarray::Array2<f64>, LowRankTensor, Lo
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(pathspace::testing::config(96, "path_tensor"))]
 
     /// Eq. 12–13: Λ̃(x) = ⊗ λ̃_ℓ(x) has entries Λ^p(x), and v_Λ̃ = v_Λ.
     #[test]

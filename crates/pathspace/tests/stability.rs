@@ -24,7 +24,7 @@ fn pearson_on_a_hand_computed_example() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(pathspace::testing::config(64, "stability"))]
 
     /// ρ is invariant under positive affine maps, flips sign under negative ones, |ρ| ≤ 1.
     #[test]
