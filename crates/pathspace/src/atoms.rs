@@ -8,7 +8,7 @@
 //! ```
 //!
 //! and v_Λ(x) = Σ_{p ∈ 𝒫̃₁} Λ^p(x) a_p (Eq. 11) holds exactly, biases included. Because
-//! W̃_ℓ[d_ℓ, j] = 0 for real j, the only paths through a constant neuron with non-zero
+//! W̃_ℓ\[d_ℓ, j\] = 0 for real j, the only paths through a constant neuron with non-zero
 //! atoms are those that stay constant from layer 1 up to some layer k-1 and then enter
 //! the real neurons through the bias b_k (or stay constant to the head bias).
 //!
@@ -83,7 +83,7 @@ pub fn paths(mlp: &Mlp, limit: u128) -> Result<MultiIndex> {
     Ok(MultiIndex::new(mlp.widths().iter().map(|d| d + 1).collect()))
 }
 
-/// Λ^p(x) = Π_ℓ λ̃_ℓ(x)[p_ℓ] (Eq. 10), with the constant neuron's gate equal to 1.
+/// Λ^p(x) = Π_ℓ λ̃_ℓ(x)\[p_ℓ\] (Eq. 10), with the constant neuron's gate equal to 1.
 ///
 /// # Shapes
 /// `path`: L indices, p_ℓ ∈ 0..=d_ℓ.
@@ -97,7 +97,7 @@ pub fn path_activity(gates: &Gates, path: &[usize]) -> f64 {
 /// The augmented matrices W̃_1, …, W̃_L and heads ỹ, built once for path sums.
 #[derive(Clone, Debug)]
 pub struct AugmentedNetwork {
-    /// `weights[ℓ-1]` = W̃_ℓ.
+    /// `weights\[ℓ-1\]` = W̃_ℓ.
     pub weights: Vec<Array2<f64>>,
     /// ỹ (C × (d_L+1)).
     pub head: Array2<f64>,
@@ -112,7 +112,7 @@ impl AugmentedNetwork {
         }
     }
 
-    /// ỹ[p_L] Π_{ℓ=2}^{L} W̃_ℓ[p_ℓ, p_{ℓ-1}]: the scalar weight of the atom of p.
+    /// ỹ\[p_L\] Π_{ℓ=2}^{L} W̃_ℓ\[p_ℓ, p_{ℓ-1}\]: the scalar weight of the atom of p.
     pub fn path_weight(&self, class: usize, path: &[usize]) -> f64 {
         let mut w = self.head[[class, path[path.len() - 1]]];
         for l in 1..path.len() {
@@ -121,7 +121,7 @@ impl AugmentedNetwork {
         w
     }
 
-    /// The atom a_p = path_weight(p) · W̃_1[p_1]ᵀ (Eq. 11).
+    /// The atom a_p = path_weight(p) · W̃_1\[p_1\]ᵀ (Eq. 11).
     ///
     /// # Shapes
     /// Returns d_0 + 1.

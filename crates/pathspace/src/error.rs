@@ -30,7 +30,7 @@ pub enum Error {
         /// The rejected value.
         value: f64,
     },
-    /// A gate value lies outside [0, 1] or is not finite.
+    /// A gate value lies outside \[0, 1\] or is not finite.
     #[error("gate value {value} at layer {layer} neuron {neuron} is outside [0, 1]")]
     GateOutOfRange {
         /// Paper layer index ℓ (1-based).

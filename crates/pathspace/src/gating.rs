@@ -1,6 +1,6 @@
-//! Gating functions Λ(x) ∈ Π_ℓ [0,1]^{d_ℓ} (Eq. 3).
+//! Gating functions Λ(x) ∈ Π_ℓ \[0,1\]^{d_ℓ} (Eq. 3).
 //!
-//! - hard gates G(x) = (g_1, …, g_L), g_ℓ[i] = 1 if z_ℓ[i] > 0 else 0 (Eq. 1), computed
+//! - hard gates G(x) = (g_1, …, g_L), g_ℓ\[i\] = 1 if z_ℓ\[i\] > 0 else 0 (Eq. 1), computed
 //!   from the pre-activations Z(x) (Eq. 2);
 //! - excitation gates Γ = (σ_ℓ ∘ z_ℓ)_ℓ (Eq. 21) with σ one of sigmoid(z/T), the
 //!   rescaled softsign (1 + s/(1+|s|))/2 with s = z/T, or the normal CDF Φ(z/T), and a
@@ -18,17 +18,17 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use crate::error::{check_shape, Error, Result};
 use crate::mlp::Mlp;
 
-/// Gate values Λ(x) = (λ_1(x), …, λ_L(x)) at one input; `layers[ℓ-1]` has length d_ℓ.
+/// Gate values Λ(x) = (λ_1(x), …, λ_L(x)) at one input; `layers\[ℓ-1\]` has length d_ℓ.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gates {
     layers: Vec<Array1<f64>>,
 }
 
 impl Gates {
-    /// Wraps per-layer gate vectors, checking that every value is in [0, 1].
+    /// Wraps per-layer gate vectors, checking that every value is in \[0, 1\].
     ///
     /// # Shapes
-    /// `layers[ℓ-1]`: d_ℓ
+    /// `layers\[ℓ-1\]`: d_ℓ
     pub fn new(layers: Vec<Array1<f64>>) -> Result<Self> {
         for (l, g) in layers.iter().enumerate() {
             for (i, &v) in g.iter().enumerate() {
@@ -59,12 +59,12 @@ impl Gates {
         &self.layers[layer - 1]
     }
 
-    /// All layers, `layers()[ℓ-1]` = λ_ℓ.
+    /// All layers, `layers()\[ℓ-1\]` = λ_ℓ.
     pub fn layers(&self) -> &[Array1<f64>] {
         &self.layers
     }
 
-    /// λ̃_ℓ = [λ_ℓ; 1]: the gate vector with the never-gated constant neuron appended.
+    /// λ̃_ℓ = \[λ_ℓ; 1\]: the gate vector with the never-gated constant neuron appended.
     ///
     /// # Shapes
     /// Returns d_ℓ + 1.
@@ -85,7 +85,7 @@ impl Gates {
     }
 }
 
-/// A gating function Λ: R^{d_0} → Π_ℓ [0,1]^{d_ℓ} (Eq. 3) for a given network.
+/// A gating function Λ: R^{d_0} → Π_ℓ \[0,1\]^{d_ℓ} (Eq. 3) for a given network.
 pub trait Gating {
     /// Λ(x).
     ///
@@ -129,7 +129,7 @@ impl<G: Gating + ?Sized> Gating for Box<G> {
     }
 }
 
-/// Hard ReLU gates g_ℓ[i] = 1 if z_ℓ[i] > 0, else 0 (Eq. 1).
+/// Hard ReLU gates g_ℓ\[i\] = 1 if z_ℓ\[i\] > 0, else 0 (Eq. 1).
 ///
 /// # Shapes
 /// `z`: any length; returns the same length.
@@ -148,19 +148,18 @@ impl Gating for HardGating {
     }
 
     fn gates_batch(&self, mlp: &Mlp, xs: ArrayView2<f64>) -> Result<Vec<Array2<f64>>> {
-        let z = mlp.pre_activations_batch(xs)?;
-        Ok(z.into_iter().map(|z| z.mapv_into(|v| if v > 0.0 { 1.0 } else { 0.0 })).collect())
+        mlp.pre_activations_batch_map(xs, |_, z| z.mapv_into(|v| if v > 0.0 { 1.0 } else { 0.0 }))
     }
 }
 
-/// The sigmoid-shaped σ: R → [0, 1] applied to s = z/T (Sec. 4.2).
+/// The sigmoid-shaped σ: R → \[0, 1\] applied to s = z/T (Sec. 4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sigma {
     /// sigmoid(s) = 1/(1+e^{-s}) (the paper's choice, with T = 0.3).
     Sigmoid,
     /// Φ(s), the standard normal CDF.
     NormalCdf,
-    /// (1 + s/(1+|s|))/2: the softsign rescaled from [-1, 1] to [0, 1].
+    /// (1 + s/(1+|s|))/2: the softsign rescaled from \[-1, 1\] to \[0, 1\].
     Softsign,
 }
 
@@ -230,9 +229,9 @@ pub fn erfc(x: f64) -> f64 {
 pub enum Temperature {
     /// T for every neuron.
     Global(f64),
-    /// `T[ℓ-1]` for every neuron of layer ℓ; length L.
+    /// `T\[ℓ-1\]` for every neuron of layer ℓ; length L.
     PerLayer(Vec<f64>),
-    /// `T[ℓ-1][i]` for neuron i of layer ℓ; lengths d_ℓ.
+    /// `T\[ℓ-1\]\[i\]` for neuron i of layer ℓ; lengths d_ℓ.
     PerNeuron(Vec<Array1<f64>>),
 }
 
@@ -339,30 +338,26 @@ impl Gating for Excitation {
 
     fn gates_batch(&self, mlp: &Mlp, xs: ArrayView2<f64>) -> Result<Vec<Array2<f64>>> {
         self.check_against(mlp)?;
-        let z = mlp.pre_activations_batch(xs)?;
         let sigma = self.sigma;
-        Ok(z.into_iter()
-            .enumerate()
-            .map(|(l, mut z)| {
-                match &self.temperature {
-                    Temperature::Global(t) => z.mapv_inplace(|v| sigma.apply(v / t)),
-                    Temperature::PerLayer(ts) => {
-                        let t = ts[l];
-                        z.mapv_inplace(|v| sigma.apply(v / t))
-                    }
-                    Temperature::PerNeuron(ts) => {
-                        for mut row in z.outer_iter_mut() {
-                            row.zip_mut_with(&ts[l], |v, &t| *v = sigma.apply(*v / t));
-                        }
+        mlp.pre_activations_batch_map(xs, |layer, mut z| {
+            match &self.temperature {
+                Temperature::Global(t) => z.mapv_inplace(|v| sigma.apply(v / t)),
+                Temperature::PerLayer(ts) => {
+                    let t = ts[layer - 1];
+                    z.mapv_inplace(|v| sigma.apply(v / t))
+                }
+                Temperature::PerNeuron(ts) => {
+                    for mut row in z.outer_iter_mut() {
+                        row.zip_mut_with(&ts[layer - 1], |v, &t| *v = sigma.apply(*v / t));
                     }
                 }
-                z
-            })
-            .collect())
+            }
+            z
+        })
     }
 }
 
-/// Every hidden gate equal to one constant c ∈ [0, 1]; c = ½ is the T → ∞ limit of Γ.
+/// Every hidden gate equal to one constant c ∈ \[0, 1\]; c = ½ is the T → ∞ limit of Γ.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConstantGating(pub f64);
 

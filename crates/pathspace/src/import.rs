@@ -3,7 +3,7 @@
 //! The model is an `nn.Sequential` of `Linear` and `ReLU` layers, e.g.
 //! `nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))`,
 //! saved with `safetensors.torch.save_file(model.state_dict(), path)`. Keys are
-//! `{k}.weight` (shape [out, in]) and `{k}.bias` (shape [out]) for the Linear modules at
+//! `{k}.weight` (shape \[out, in\]) and `{k}.bias` (shape \[out\]) for the Linear modules at
 //! positions k; they are taken in increasing k, ReLU between consecutive Linears, and the
 //! last Linear is the head y (with its bias). F32 and F64 tensors are accepted.
 

@@ -1,6 +1,6 @@
 //! The product kernel K_Λ(x, x') = ⟨x̃, x̃'⟩ Π_ℓ ⟨λ̃_ℓ(x), λ̃_ℓ(x')⟩ = ⟨φ_Λ(x), φ_Λ(x')⟩ (Eq. 23).
 //!
-//! In the augmented convention λ̃_ℓ = [λ_ℓ; 1], so ⟨λ̃_ℓ, λ̃'_ℓ⟩ = ⟨λ_ℓ, λ'_ℓ⟩ + 1 and
+//! In the augmented convention λ̃_ℓ = \[λ_ℓ; 1\], so ⟨λ̃_ℓ, λ̃'_ℓ⟩ = ⟨λ_ℓ, λ'_ℓ⟩ + 1 and
 //! ⟨x̃, x̃'⟩ = ⟨x, x'⟩ + 1: this is the path-space inner product over all augmented paths,
 //! the space in which f_Λ = ⟨φ_Λ, ω⟩ holds exactly. The Gram matrix of N inputs is
 //! (X Xᵀ + 1) ⊙ Π_ℓ (Λ_ℓ Λ_ℓᵀ + 1): L + 1 matrix products, never a scalar loop over pairs.
@@ -39,7 +39,8 @@ fn hadamard_gram_update(acc: &mut Array2<f64>, b: ArrayView2<f64>) {
         .flat_map(|(i, &a)| starts[i..].iter().map(move |&c| (a, c)))
         .collect();
     let k = threads().min(pairs.len()).max(1);
-    let results: Vec<Vec<((usize, usize), Array2<f64>)>> = std::thread::scope(|scope| {
+    type Blocks = Vec<((usize, usize), Array2<f64>)>;
+    let results: Vec<Blocks> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..k)
             .map(|t| {
                 let pairs = &pairs;
@@ -83,7 +84,7 @@ pub fn gram_matrix(mlp: &Mlp, gating: &impl Gating, xs: ArrayView2<f64>) -> Resu
 /// (X Xᵀ + 1) ⊙ Π_ℓ (Λ_ℓ Λ_ℓᵀ + 1) from precomputed gate matrices.
 ///
 /// # Shapes
-/// `xs`: N × d_0, `gates[ℓ-1]`: N × d_ℓ; returns N × N.
+/// `xs`: N × d_0, `gates\[ℓ-1\]`: N × d_ℓ; returns N × N.
 pub fn gram_from_factors(xs: ArrayView2<f64>, gates: &[ArrayView2<f64>]) -> Result<Array2<f64>> {
     let n = xs.nrows();
     for (l, g) in gates.iter().enumerate() {

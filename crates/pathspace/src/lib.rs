@@ -5,7 +5,7 @@
 //! Conventions used throughout:
 //!
 //! - f64 everywhere; arrays are `ndarray`; batches are rows (N × d).
-//! - The augmented convention of Sec. 2.1 is exact: x̃ = [x; 1], W̃_ℓ = [[W_ℓ, b_ℓ], [0, 1]],
+//! - The augmented convention of Sec. 2.1 is exact: x̃ = \[x; 1\], W̃_ℓ = [\[W_ℓ, b_ℓ\], \[0, 1\]],
 //!   the constant neuron (index d_ℓ in layer ℓ) is never gated, and the head bias (if any)
 //!   is the last entry of ỹ_c. Pullbacks therefore live in R^{d_0+1}: the first d_0
 //!   coordinates are the true-input part (the gradient, Eq. 8), the last one collects the

@@ -2,7 +2,7 @@
 //!
 //! z_ℓ = W_ℓ x_{ℓ-1} + b_ℓ,  x_ℓ = ReLU(z_ℓ)  for ℓ = 1..L,  f_c = y_cᵀ M + b^y_c.
 //!
-//! The augmented convention of Sec. 2.1 is exact here: x̃ = [x; 1] and
+//! The augmented convention of Sec. 2.1 is exact here: x̃ = \[x; 1\] and
 //!
 //! ```text
 //! W̃_ℓ = [ W_ℓ  b_ℓ ]  ∈ R^{(d_ℓ+1)×(d_{ℓ-1}+1)}
@@ -11,7 +11,7 @@
 //!
 //! so the constant neuron (index d_ℓ of every layer) carries the 1 forward and is never
 //! gated. The head may have a bias (PyTorch's last `Linear` does); it becomes the last
-//! coordinate of the augmented head ỹ_c = [y_c; b^y_c] ∈ R^{d_L+1}, read against the
+//! coordinate of the augmented head ỹ_c = \[y_c; b^y_c\] ∈ R^{d_L+1}, read against the
 //! constant neuron of layer L, so f_c(x) = ỹ_cᵀ x̃_L exactly.
 //!
 //! Conventions of the whole crate: a *layer* argument is the paper's ℓ (1-based,
@@ -38,7 +38,7 @@ pub struct Mlp {
 /// The values of one forward pass.
 #[derive(Clone, Debug)]
 pub struct Forward {
-    /// Z(x) = (z_1, …, z_L) (Eq. 2); `pre_activations[ℓ-1]` has length d_ℓ.
+    /// Z(x) = (z_1, …, z_L) (Eq. 2); `pre_activations\[ℓ-1\]` has length d_ℓ.
     pub pre_activations: Vec<Array1<f64>>,
     /// M(x) = x_L ∈ R^{d_L}.
     pub output: Array1<f64>,
@@ -50,7 +50,7 @@ impl Mlp {
     /// Builds a network from its layers and head.
     ///
     /// # Shapes
-    /// - `weights[ℓ-1]`: d_ℓ × d_{ℓ-1}, `biases[ℓ-1]`: d_ℓ, for ℓ = 1..L (L ≥ 1)
+    /// - `weights\[ℓ-1\]`: d_ℓ × d_{ℓ-1}, `biases\[ℓ-1\]`: d_ℓ, for ℓ = 1..L (L ≥ 1)
     /// - `head`: C × d_L, `head_bias`: C (use zeros for the paper's bias-free head)
     ///
     /// # Errors
@@ -175,7 +175,7 @@ impl Mlp {
         Ok(self)
     }
 
-    /// The augmented matrix W̃_ℓ = [[W_ℓ, b_ℓ], [0, 1]] for ℓ ∈ 1..=L.
+    /// The augmented matrix W̃_ℓ = [\[W_ℓ, b_ℓ\], \[0, 1\]] for ℓ ∈ 1..=L.
     ///
     /// # Shapes
     /// Returns (d_ℓ+1) × (d_{ℓ-1}+1).
@@ -191,7 +191,7 @@ impl Mlp {
         Wt
     }
 
-    /// The augmented head ỹ = [y, b^y] (C × (d_L+1)); row c is ỹ_c.
+    /// The augmented head ỹ = \[y, b^y\] (C × (d_L+1)); row c is ỹ_c.
     pub fn augmented_head(&self) -> Array2<f64> {
         let (c, d) = self.head.dim();
         let mut yt = Array2::zeros((c, d + 1));
@@ -273,8 +273,24 @@ impl Mlp {
     /// # Shapes
     /// `xs`: N × d_0; returns L matrices N × d_ℓ.
     pub fn pre_activations_batch(&self, xs: ArrayView2<f64>) -> Result<Vec<Array2<f64>>> {
+        self.pre_activations_batch_map(xs, |_, z| z)
+    }
+
+    /// Pre-activations of a batch with `map(ℓ, Z_ℓ)` applied to each layer's matrix, in
+    /// row chunks on all cores (e.g. to turn Z into gates without a second pass).
+    ///
+    /// # Shapes
+    /// `xs`: N × d_0; returns L matrices N × d_ℓ.
+    pub(crate) fn pre_activations_batch_map(
+        &self,
+        xs: ArrayView2<f64>,
+        map: impl Fn(usize, Array2<f64>) -> Array2<f64> + Sync,
+    ) -> Result<Vec<Array2<f64>>> {
         self.check_batch(&xs)?;
-        Ok(self.pre_activations_batch_unchecked(xs))
+        crate::parallel::map_row_chunks_multi(xs.nrows(), 32, |r| {
+            let z = self.pre_activations_batch_unchecked(rows(xs, r));
+            Ok(z.into_iter().enumerate().map(|(l, z)| map(l + 1, z)).collect())
+        })
     }
 
     pub(crate) fn pre_activations_batch_unchecked(&self, xs: ArrayView2<f64>) -> Vec<Array2<f64>> {
@@ -298,11 +314,11 @@ impl Mlp {
     pub fn logits_batch(&self, xs: ArrayView2<f64>) -> Result<Array2<f64>> {
         let z = self.pre_activations_batch(xs)?;
         let last = z.last().expect("L >= 1").mapv(|v| v.max(0.0));
-        Ok(last.dot(&self.head.t()) + &self.head_bias.view().insert_axis(Axis(0)))
+        Ok(last.dot(&self.head.t()) + self.head_bias.view().insert_axis(Axis(0)))
     }
 }
 
-/// The augmented vector x̃ = [x; 1].
+/// The augmented vector x̃ = \[x; 1\].
 ///
 /// # Shapes
 /// `x`: d; returns d + 1.
@@ -312,7 +328,7 @@ pub fn augment(x: ArrayView1<f64>) -> Array1<f64> {
     out
 }
 
-/// The augmented batch X̃ = [X, 1].
+/// The augmented batch X̃ = \[X, 1\].
 ///
 /// # Shapes
 /// `xs`: N × d; returns N × (d + 1).

@@ -3,8 +3,8 @@
 //! A path p = (p_0, p_1, …, p_L) ∈ 𝒫̃₀ runs from an input coordinate p_0 ∈ 0..=d_0 (index d_0
 //! is the constant 1 of x̃) through one neuron per layer. Then
 //!
-//! - ω_p = ỹ[p_L] Π_{ℓ=1}^{L} W̃_ℓ[p_ℓ, p_{ℓ-1}]  (Eq. 16): parameters only;
-//! - φ_τ(x)_p = τ_{p|1} · x̃[p_0] ≅ τ ⊗ x̃  (Eq. 17): no parameters;
+//! - ω_p = ỹ\[p_L\] Π_{ℓ=1}^{L} W̃_ℓ\[p_ℓ, p_{ℓ-1}\]  (Eq. 16): parameters only;
+//! - φ_τ(x)_p = τ_{p|1} · x̃\[p_0\] ≅ τ ⊗ x̃  (Eq. 17): no parameters;
 //! - f_τ(x) = ⟨φ_τ(x), ω⟩ = ⟨v_τ(x), x̃⟩  (Eq. 18–19).
 //!
 //! Arrays over 𝒫̃₀ have axes (p_0, p_1, …, p_L), shape (d_0+1, d_1+1, …, d_L+1).

@@ -3,7 +3,7 @@
 //! A tensor τ ∈ R^{𝒫̃₁} ≅ ⊗_ℓ R^{d_ℓ+1} weighs the atoms: v_τ = Σ_p τ_p a_p (Eq. 14) and
 //! f_τ(x) = ⟨v_τ(x), x̃⟩ (Eq. 15). Three representations:
 //!
-//! - [`RankOneTensor`] ⊗_ℓ a_ℓ, e.g. Λ̃(x) = ⊗_ℓ λ̃_ℓ(x) (Eq. 12–13), λ̃_ℓ = [λ_ℓ; 1];
+//! - [`RankOneTensor`] ⊗_ℓ a_ℓ, e.g. Λ̃(x) = ⊗_ℓ λ̃_ℓ(x) (Eq. 12–13), λ̃_ℓ = \[λ_ℓ; 1\];
 //! - [`LowRankTensor`] Σ_{r=1}^{R} ⊗_ℓ a_{r,ℓ}: any tensor at any size; its pullback costs
 //!   R backward passes (one batched matrix product chain), never a sum over paths;
 //! - dense `ArrayD` of shape (d_1+1, …, d_L+1), for tiny networks: pullback by the explicit
@@ -27,10 +27,10 @@ pub struct RankOneTensor {
 }
 
 impl RankOneTensor {
-    /// ⊗_ℓ `factors[ℓ-1]`.
+    /// ⊗_ℓ `factors\[ℓ-1\]`.
     ///
     /// # Shapes
-    /// `factors[ℓ-1]`: d_ℓ + 1 (augmented: last entry weighs the constant neuron).
+    /// `factors\[ℓ-1\]`: d_ℓ + 1 (augmented: last entry weighs the constant neuron).
     pub fn new(factors: Vec<Array1<f64>>) -> Result<Self> {
         if factors.is_empty() || factors.iter().any(|f| f.is_empty()) {
             return Err(Error::InvalidArgument("a rank-1 tensor needs L >= 1 non-empty factors".into()));
@@ -38,7 +38,7 @@ impl RankOneTensor {
         Ok(Self { factors })
     }
 
-    /// Λ̃ = ⊗_ℓ [λ_ℓ; 1] (Eq. 12–13).
+    /// Λ̃ = ⊗_ℓ \[λ_ℓ; 1\] (Eq. 12–13).
     pub fn from_gates(gates: &Gates) -> Self {
         Self { factors: gates.layers().iter().map(|g| augment(g.view())).collect() }
     }
@@ -53,7 +53,7 @@ impl RankOneTensor {
         self.factors.iter().map(|f| f.len()).collect()
     }
 
-    /// τ_p = Π_ℓ a_ℓ[p_ℓ].
+    /// τ_p = Π_ℓ a_ℓ\[p_ℓ\].
     pub fn entry(&self, path: &[usize]) -> f64 {
         path.iter().zip(&self.factors).map(|(&p, f)| f[p]).product()
     }
@@ -98,7 +98,7 @@ impl LowRankTensor {
         self.terms[0].shape()
     }
 
-    /// τ_p = Σ_r Π_ℓ a_{r,ℓ}[p_ℓ].
+    /// τ_p = Σ_r Π_ℓ a_{r,ℓ}\[p_ℓ\].
     pub fn entry(&self, path: &[usize]) -> f64 {
         self.terms.iter().map(|t| t.entry(path)).sum()
     }

@@ -26,12 +26,12 @@ use crate::parallel::map_row_chunks;
 
 /// Backward pass of the chain for K rows at once, each row with its own covector and
 /// its own per-layer factors: row k returns c̃_kᵀ F̃_L^k W̃_L ⋯ F̃_1^k W̃_1 with
-/// F̃_ℓ^k = diag(factors[ℓ-1][k, ..], const_factors[ℓ-1][k]) (constant factor 1 when
+/// F̃_ℓ^k = diag(factors\[ℓ-1\]\[k, ..\], const_factors\[ℓ-1\]\[k\]) (constant factor 1 when
 /// `const_factors` is `None`: the constant neuron of a gating is never gated).
 ///
 /// # Shapes
-/// `covectors`: K × (d_L+1); `factors[ℓ-1]`: K × d_ℓ (broadcast views allowed);
-/// `const_factors[ℓ-1]`: K; returns K × (d_0+1).
+/// `covectors`: K × (d_L+1); `factors\[ℓ-1\]`: K × d_ℓ (broadcast views allowed);
+/// `const_factors\[ℓ-1\]`: K; returns K × (d_0+1).
 pub(crate) fn backward_rows(
     mlp: &Mlp,
     covectors: ArrayView2<f64>,
@@ -147,11 +147,11 @@ fn check_layer(mlp: &Mlp, layer: usize) -> Result<()> {
 }
 
 /// The pullback v_Λ|(ℓ,i) of neuron i of layer ℓ (Sec. 3.1): the pullback of its
-/// pre-activation z_ℓ[i] through the gated subnetwork below it,
+/// pre-activation z_ℓ\[i\] through the gated subnetwork below it,
 /// v|(ℓ,i)ᵀ = e_iᵀ W̃_ℓ Λ̃_{ℓ-1} W̃_{ℓ-1} ⋯ Λ̃_1 W̃_1.
 ///
 /// `neuron = d_ℓ` is the constant neuron, whose pullback is e_{d_0} (it reads the 1 of x̃).
-/// For ℓ = 1, v|(1,i) = W̃_1[i]ᵀ = [W_1[i]; b_1[i]] for any Λ.
+/// For ℓ = 1, v|(1,i) = W̃_1\[i\]ᵀ = [W_1\[i\]; b_1\[i\]] for any Λ.
 ///
 /// # Shapes
 /// Returns d_0 + 1.
@@ -184,7 +184,7 @@ pub fn neuron_pullback(mlp: &Mlp, gates: &Gates, layer: usize, neuron: usize) ->
 }
 
 /// The weights a_(ℓ,i) with v_Λ = Σ_{i=0}^{d_ℓ} a_(ℓ,i) v_Λ|(ℓ,i) (index d_ℓ = constant neuron):
-/// aᵀ = ỹ_cᵀ Λ̃_L W̃_L ⋯ W̃_{ℓ+1} Λ̃_ℓ. For ℓ = L, a_(L,i) = y[i] λ_L[i] and a_(L,d_L) = b^y_c.
+/// aᵀ = ỹ_cᵀ Λ̃_L W̃_L ⋯ W̃_{ℓ+1} Λ̃_ℓ. For ℓ = L, a_(L,i) = y\[i\] λ_L\[i\] and a_(L,d_L) = b^y_c.
 ///
 /// # Shapes
 /// Returns d_ℓ + 1.

@@ -43,6 +43,7 @@ proptest! {
         let gates = gating.gates(&mlp, x).unwrap();
         let z = gated_pre_activations(&mlp, &gates, x);
         let xt = augment(x);
+        #[allow(clippy::needless_range_loop)]
         for l in 1..=mlp.depth() {
             for i in 0..=mlp.widths()[l - 1] {
                 let v = neuron_pullback(&mlp, &gates, l, i).unwrap();
