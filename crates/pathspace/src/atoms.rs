@@ -97,7 +97,7 @@ pub fn path_activity(gates: &Gates, path: &[usize]) -> f64 {
 /// The augmented matrices W̃_1, …, W̃_L and heads ỹ, built once for path sums.
 #[derive(Clone, Debug)]
 pub struct AugmentedNetwork {
-    /// `weights\[ℓ-1\]` = W̃_ℓ.
+    /// `weights[ℓ-1]` = W̃_ℓ.
     pub weights: Vec<Array2<f64>>,
     /// ỹ (C × (d_L+1)).
     pub head: Array2<f64>,

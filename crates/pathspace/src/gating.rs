@@ -18,7 +18,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use crate::error::{check_shape, Error, Result};
 use crate::mlp::Mlp;
 
-/// Gate values Λ(x) = (λ_1(x), …, λ_L(x)) at one input; `layers\[ℓ-1\]` has length d_ℓ.
+/// Gate values Λ(x) = (λ_1(x), …, λ_L(x)) at one input; `layers[ℓ-1]` has length d_ℓ.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gates {
     layers: Vec<Array1<f64>>,
@@ -28,7 +28,7 @@ impl Gates {
     /// Wraps per-layer gate vectors, checking that every value is in \[0, 1\].
     ///
     /// # Shapes
-    /// `layers\[ℓ-1\]`: d_ℓ
+    /// `layers[ℓ-1]`: d_ℓ
     pub fn new(layers: Vec<Array1<f64>>) -> Result<Self> {
         for (l, g) in layers.iter().enumerate() {
             for (i, &v) in g.iter().enumerate() {
@@ -59,7 +59,7 @@ impl Gates {
         &self.layers[layer - 1]
     }
 
-    /// All layers, `layers()\[ℓ-1\]` = λ_ℓ.
+    /// All layers, `layers()[ℓ-1]` = λ_ℓ.
     pub fn layers(&self) -> &[Array1<f64>] {
         &self.layers
     }
@@ -229,9 +229,9 @@ pub fn erfc(x: f64) -> f64 {
 pub enum Temperature {
     /// T for every neuron.
     Global(f64),
-    /// `T\[ℓ-1\]` for every neuron of layer ℓ; length L.
+    /// `T[ℓ-1]` for every neuron of layer ℓ; length L.
     PerLayer(Vec<f64>),
-    /// `T\[ℓ-1\]\[i\]` for neuron i of layer ℓ; lengths d_ℓ.
+    /// `T[ℓ-1][i]` for neuron i of layer ℓ; lengths d_ℓ.
     PerNeuron(Vec<Array1<f64>>),
 }
 

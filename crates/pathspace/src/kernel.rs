@@ -84,7 +84,7 @@ pub fn gram_matrix(mlp: &Mlp, gating: &impl Gating, xs: ArrayView2<f64>) -> Resu
 /// (X Xᵀ + 1) ⊙ Π_ℓ (Λ_ℓ Λ_ℓᵀ + 1) from precomputed gate matrices.
 ///
 /// # Shapes
-/// `xs`: N × d_0, `gates\[ℓ-1\]`: N × d_ℓ; returns N × N.
+/// `xs`: N × d_0, `gates[ℓ-1]`: N × d_ℓ; returns N × N.
 pub fn gram_from_factors(xs: ArrayView2<f64>, gates: &[ArrayView2<f64>]) -> Result<Array2<f64>> {
     let n = xs.nrows();
     for (l, g) in gates.iter().enumerate() {

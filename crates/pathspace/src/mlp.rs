@@ -38,7 +38,7 @@ pub struct Mlp {
 /// The values of one forward pass.
 #[derive(Clone, Debug)]
 pub struct Forward {
-    /// Z(x) = (z_1, …, z_L) (Eq. 2); `pre_activations\[ℓ-1\]` has length d_ℓ.
+    /// Z(x) = (z_1, …, z_L) (Eq. 2); `pre_activations[ℓ-1]` has length d_ℓ.
     pub pre_activations: Vec<Array1<f64>>,
     /// M(x) = x_L ∈ R^{d_L}.
     pub output: Array1<f64>,
@@ -50,7 +50,7 @@ impl Mlp {
     /// Builds a network from its layers and head.
     ///
     /// # Shapes
-    /// - `weights\[ℓ-1\]`: d_ℓ × d_{ℓ-1}, `biases\[ℓ-1\]`: d_ℓ, for ℓ = 1..L (L ≥ 1)
+    /// - `weights[ℓ-1]`: d_ℓ × d_{ℓ-1}, `biases[ℓ-1]`: d_ℓ, for ℓ = 1..L (L ≥ 1)
     /// - `head`: C × d_L, `head_bias`: C (use zeros for the paper's bias-free head)
     ///
     /// # Errors

@@ -27,10 +27,10 @@ pub struct RankOneTensor {
 }
 
 impl RankOneTensor {
-    /// ⊗_ℓ `factors\[ℓ-1\]`.
+    /// ⊗_ℓ `factors[ℓ-1]`.
     ///
     /// # Shapes
-    /// `factors\[ℓ-1\]`: d_ℓ + 1 (augmented: last entry weighs the constant neuron).
+    /// `factors[ℓ-1]`: d_ℓ + 1 (augmented: last entry weighs the constant neuron).
     pub fn new(factors: Vec<Array1<f64>>) -> Result<Self> {
         if factors.is_empty() || factors.iter().any(|f| f.is_empty()) {
             return Err(Error::InvalidArgument("a rank-1 tensor needs L >= 1 non-empty factors".into()));

@@ -30,8 +30,8 @@ use crate::parallel::map_row_chunks;
 /// `const_factors` is `None`: the constant neuron of a gating is never gated).
 ///
 /// # Shapes
-/// `covectors`: K × (d_L+1); `factors\[ℓ-1\]`: K × d_ℓ (broadcast views allowed);
-/// `const_factors\[ℓ-1\]`: K; returns K × (d_0+1).
+/// `covectors`: K × (d_L+1); `factors[ℓ-1]`: K × d_ℓ (broadcast views allowed);
+/// `const_factors[ℓ-1]`: K; returns K × (d_0+1).
 pub(crate) fn backward_rows(
     mlp: &Mlp,
     covectors: ArrayView2<f64>,

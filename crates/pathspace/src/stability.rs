@@ -78,7 +78,7 @@ pub fn field_values(mlp: &Mlp, class: usize, field: &impl TensorField, xs: Array
 /// Agreement of the hard gates of two parameter sets on a batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GateAgreement {
-    /// Fraction of (input, neuron) pairs of layer ℓ with equal gates, `per_layer\[ℓ-1\]`.
+    /// Fraction of (input, neuron) pairs of layer ℓ with equal gates, `per_layer[ℓ-1]`.
     pub per_layer: Vec<f64>,
     /// Fraction over all hidden neurons of all layers.
     pub overall: f64,

@@ -100,7 +100,7 @@ pub fn atom_mass(mlp: &Mlp, class: usize) -> f64 {
 }
 
 /// One gating of each kind for property tests, chosen by `kind` ∈ 0..5: hard, excitation
-/// with σ = `Sigma::ALL\[kind % 3\]` at temperature `t`, per-neuron excitation, constant
+/// with σ = `Sigma::ALL[kind % 3]` at temperature `t`, per-neuron excitation, constant
 /// gates, frozen gates at `x0`.
 pub fn gating_of_kind(mlp: &Mlp, kind: usize, t: f64, x0: ndarray::ArrayView1<f64>) -> Box<dyn crate::gating::Gating + Sync> {
     use crate::gating::*;
