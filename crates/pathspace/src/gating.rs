@@ -307,11 +307,20 @@ impl Excitation {
         }
     }
 
-    /// γ_ℓ = σ(z_ℓ / T_ℓ) for the paper's layer ℓ, from given pre-activations.
+    /// γ_ℓ = σ(z_ℓ / T_ℓ) for the paper's layer ℓ of `mlp`, from given pre-activations.
     ///
     /// # Shapes
-    /// `z`: d_ℓ (or N × d_ℓ through [`Excitation::gates_batch`]); returns the same.
-    pub fn excite(&self, layer: usize, z: ArrayView1<f64>) -> Array1<f64> {
+    /// `z`: d_ℓ; returns d_ℓ.
+    pub fn excite(&self, mlp: &Mlp, layer: usize, z: ArrayView1<f64>) -> Result<Array1<f64>> {
+        self.check_against(mlp)?;
+        if !(1..=mlp.depth()).contains(&layer) {
+            return Err(Error::IndexOutOfRange(format!("layer {layer} is not in 1..={}", mlp.depth())));
+        }
+        check_shape(&format!("pre-activations of layer {layer}"), &[mlp.widths()[layer - 1]], z.shape())?;
+        Ok(self.excite_unchecked(layer, z))
+    }
+
+    fn excite_unchecked(&self, layer: usize, z: ArrayView1<f64>) -> Array1<f64> {
         let sigma = self.sigma;
         match &self.temperature {
             Temperature::Global(t) => z.mapv(|v| sigma.apply(v / t)),
@@ -332,7 +341,7 @@ impl Gating for Excitation {
         self.check_against(mlp)?;
         let z = mlp.pre_activations(x)?;
         Ok(Gates::new_unchecked(
-            z.iter().enumerate().map(|(l, z)| self.excite(l + 1, z.view())).collect(),
+            z.iter().enumerate().map(|(l, z)| self.excite_unchecked(l + 1, z.view())).collect(),
         ))
     }
 
