@@ -40,6 +40,9 @@ pub struct MemoryReadout {
 }
 
 /// First index of the maximum (NaN never wins).
+///
+/// # Shapes
+/// `v`: n ≥ 1.
 pub fn argmax(v: ArrayView1<f64>) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {

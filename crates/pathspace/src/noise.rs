@@ -68,6 +68,9 @@ pub fn find_boundary(mlp: &Mlp, from: ArrayView1<f64>, to: ArrayView1<f64>) -> R
 }
 
 /// The neurons (ℓ, i) where two gate values differ.
+///
+/// # Shapes
+/// `a`, `b`: gates of equal widths.
 pub fn flipped_neurons(a: &Gates, b: &Gates) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for (l, (ga, gb)) in a.layers().iter().zip(b.layers()).enumerate() {

@@ -132,6 +132,9 @@ fn mean(a: &LowRankTensor) -> f64 {
 /// ρ(a, b) of two path tensors over all their entries, from the per-layer factors only
 /// (never materialised): O(R_a R_b Σ_ℓ d_ℓ).
 ///
+/// # Shapes
+/// `a`, `b`: equal shapes (n_1, …, n_L), any ranks.
+///
 /// # Errors
 /// Different shapes, or a constant tensor.
 pub fn tensor_pearson(a: &LowRankTensor, b: &LowRankTensor) -> Result<f64> {
