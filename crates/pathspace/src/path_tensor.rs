@@ -204,3 +204,29 @@ pub fn field_value(mlp: &Mlp, class: usize, field: &impl TensorField, x: ArrayVi
     let v = field_pullback(mlp, class, field, x)?;
     induced_value(v.view(), x)
 }
+
+/// Any closure x ↦ τ(x) (low-rank) is a tensor field.
+impl<F> TensorField for F
+where
+    F: Fn(&Mlp, ArrayView1<f64>) -> Result<LowRankTensor>,
+{
+    fn tensor(&self, mlp: &Mlp, x: ArrayView1<f64>) -> Result<LowRankTensor> {
+        self(mlp, x)
+    }
+}
+
+/// f_τ(x) = ⟨v_τ(x), x̃⟩ for a dense tensor field (tiny networks only: explicit path sum).
+///
+/// # Shapes
+/// `x`: d_0; `tau(x)`: (d_1+1, …, d_L+1).
+pub fn dense_field_value(
+    mlp: &Mlp,
+    class: usize,
+    tau: impl Fn(ArrayView1<f64>) -> Result<ArrayD<f64>>,
+    x: ArrayView1<f64>,
+    limit: u128,
+) -> Result<f64> {
+    mlp.check_input(&x)?;
+    let v = dense_pullback(mlp, class, &tau(x)?, limit)?;
+    induced_value(v.view(), x)
+}

@@ -87,3 +87,23 @@ fn tensor_shapes_are_checked() {
     let b = RankOneTensor::new(vec![Array1::ones(5), Array1::ones(4)]).unwrap();
     assert!(LowRankTensor::new(vec![a, b]).is_err());
 }
+
+/// A field given as a closure (rank 2, depending on x through the hard gates) and its dense
+/// counterpart give the same f_τ.
+#[test]
+fn closure_and_dense_fields_agree() {
+    use pathspace::path_tensor::dense_field_value;
+    let mlp = Mlp::random(&[3, 4, 3, 2], 3, 17).unwrap();
+    let field = |m: &Mlp, x: ndarray::ArrayView1<f64>| -> pathspace::Result<LowRankTensor> {
+        let g = RankOneTensor::from_gates(&pathspace::HardGating.gates(m, x)?);
+        let half = RankOneTensor::new(m.widths().iter().map(|&d| Array1::from_elem(d + 1, 0.5)).collect())?;
+        LowRankTensor::new(vec![g, half])
+    };
+    let mut rng = pathspace::mlp::SplitMix64::new(2);
+    for _ in 0..20 {
+        let x = rng.matrix(1, 3, 2.0).row(0).to_owned();
+        let low = field_value(&mlp, 1, &field, x.view()).unwrap();
+        let dense = dense_field_value(&mlp, 1, |x| Ok(field(&mlp, x)?.to_dense()), x.view(), DEFAULT_PATH_LIMIT).unwrap();
+        assert!((low - dense).abs() <= 1e-12 * (1.0 + low.abs()), "{low} vs {dense}");
+    }
+}
