@@ -124,11 +124,24 @@ pub fn gating_of_kind(mlp: &Mlp, kind: usize, t: f64, x0: ndarray::ArrayView1<f6
 /// A proptest configuration with `cases` cases that persists failures in
 /// `proptest-regressions/{name}.txt` (relative to the package root, where `cargo test`
 /// runs integration tests), so that regressions are committed in one folder.
+///
+/// The generator is seeded (a fixed seed derived from `name`), so `cargo test` draws the
+/// same cases on every run and machine. Set `PROPTEST_RNG_SEED=<u64>` to explore other
+/// cases (e.g. `for s in $(seq 1 50); do PROPTEST_RNG_SEED=$s cargo test -p pathspace; done`).
 pub fn config(cases: u32, name: &str) -> ProptestConfig {
     let path: &'static str = Box::leak(format!("proptest-regressions/{name}.txt").into_boxed_str());
+    let defaults = ProptestConfig::default();
+    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        defaults.rng_seed
+    } else {
+        // FNV-1a of the name: stable across Rust versions, unlike `DefaultHasher`.
+        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+        proptest::test_runner::RngSeed::Fixed(seed)
+    };
     ProptestConfig {
         cases,
         failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(path))),
-        ..ProptestConfig::default()
+        rng_seed,
+        ..defaults
     }
 }
