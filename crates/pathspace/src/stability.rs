@@ -7,7 +7,8 @@
 //!   gates coincide, per layer and overall, over a batch;
 //! - ρ(Γ̃(x), π(x)) between two path tensors, computed from per-layer factors in
 //!   O(R_a R_b Σ_ℓ d_ℓ): for rank-1 terms a = ⊗ a_ℓ, b = ⊗ b_ℓ over P = Π n_ℓ entries,
-//!   mean(a) = Π mean(a_ℓ), mean(a ⊙ b) = Π mean(a_ℓ ⊙ b_ℓ), and sums of terms are bilinear.
+//!   mean(a) = Π mean(a_ℓ), mean(a ⊙ b) = Π mean(a_ℓ ⊙ b_ℓ), and sums of terms are bilinear;
+//!   covariances are telescoped from centred per-factor statistics to avoid cancellation.
 
 use ndarray::{Array1, ArrayView1, ArrayView2, Axis};
 
@@ -106,46 +107,74 @@ pub fn gate_agreement(a: &Mlp, b: &Mlp, xs: ArrayView2<f64>) -> Result<GateAgree
     Ok(GateAgreement { per_layer, overall: same as f64 / total as f64 })
 }
 
-/// mean over all P entries of (Σ_r ⊗ a_r) ⊙ (Σ_s ⊗ b_s) = Σ_{r,s} Π_ℓ mean(a_{r,ℓ} ⊙ b_{s,ℓ}).
-fn mean_product(a: &LowRankTensor, b: &LowRankTensor) -> f64 {
+/// Centred covariance of two factors over their n entries, mean((a − ā)(b − b̄)), computed
+/// from centred values (no E\[ab\] − ĀB̄ cancellation); exactly 0 if either is constant.
+fn factor_cov(a: &Array1<f64>, b: &Array1<f64>) -> f64 {
+    let constant = |f: &Array1<f64>| f.iter().all(|&v| v == f[0]);
+    if constant(a) || constant(b) {
+        return 0.0;
+    }
+    let (ma, mb) = (mean_of(a), mean_of(b));
+    a.iter().zip(b.iter()).map(|(&x, &y)| (x - ma) * (y - mb)).sum::<f64>() / a.len() as f64
+}
+
+fn mean_of(f: &Array1<f64>) -> f64 {
+    f.mean().expect("non-empty factor")
+}
+
+/// cov(⊗_ℓ a_ℓ, ⊗_ℓ b_ℓ) over all P entries. With p_ℓ = mean(a_ℓ) mean(b_ℓ) and
+/// c_ℓ = cov(a_ℓ, b_ℓ) (per factor), E\[AB\] = Π_ℓ (p_ℓ + c_ℓ) and E\[A\]E\[B\] = Π_ℓ p_ℓ, and
+/// their difference is telescoped as Σ_k (Π_{j<k} p_j) c_k (Π_{j>k} (p_j + c_j)), so a
+/// nearly constant tensor (e.g. saturated gates) keeps its small variance to full relative
+/// precision instead of losing it in E\[A²\] − E\[A\]².
+fn rank_one_cov(a: &crate::path_tensor::RankOneTensor, b: &crate::path_tensor::RankOneTensor) -> f64 {
+    let stats: Vec<(f64, f64)> = a
+        .factors()
+        .iter()
+        .zip(b.factors())
+        .map(|(fa, fb)| (mean_of(fa) * mean_of(fb), factor_cov(fa, fb)))
+        .collect();
     let mut total = 0.0;
-    for ta in a.terms() {
-        for tb in b.terms() {
-            total += ta
-                .factors()
-                .iter()
-                .zip(tb.factors())
-                .map(|(fa, fb)| fa.dot(fb) / fa.len() as f64)
-                .product::<f64>();
-        }
+    let mut upper = 1.0; // Π_{j>k} (p_j + c_j), built from the last layer down
+    for k in (0..stats.len()).rev() {
+        let lower: f64 = stats[..k].iter().map(|(p, _)| p).product();
+        total += lower * stats[k].1 * upper;
+        upper *= stats[k].0 + stats[k].1;
     }
     total
 }
 
-fn mean(a: &LowRankTensor) -> f64 {
-    a.terms()
-        .iter()
-        .map(|t| t.factors().iter().map(|f| f.mean().expect("non-empty factor")).product::<f64>())
-        .sum()
+/// cov(a, b) over all entries of two low-rank tensors (bilinear in the terms), and the
+/// sum of the magnitudes of the term covariances (the scale of its rounding error).
+fn low_rank_cov(a: &LowRankTensor, b: &LowRankTensor) -> (f64, f64) {
+    let (mut cov, mut scale) = (0.0, 0.0);
+    for ta in a.terms() {
+        for tb in b.terms() {
+            let c = rank_one_cov(ta, tb);
+            cov += c;
+            scale += c.abs();
+        }
+    }
+    (cov, scale)
 }
 
 /// ρ(a, b) of two path tensors over all their entries, from the per-layer factors only
-/// (never materialised): O(R_a R_b Σ_ℓ d_ℓ).
+/// (never materialised): O(R_a R_b Σ_ℓ d_ℓ). Covariances are formed from centred factor
+/// statistics (see `rank_one_cov`), so ρ stays accurate for nearly constant tensors.
 ///
 /// # Shapes
 /// `a`, `b`: equal shapes (n_1, …, n_L), any ranks.
 ///
 /// # Errors
-/// Different shapes, or a constant tensor.
+/// Different shapes, or a constant tensor (for a sum of several terms: a variance that
+/// cancels to below 1e-14 of the magnitude of its terms, i.e. below rounding).
 pub fn tensor_pearson(a: &LowRankTensor, b: &LowRankTensor) -> Result<f64> {
     check_shape("second path tensor", &a.shape(), &b.shape())?;
-    let (ma, mb) = (mean(a), mean(b));
-    let var_a = mean_product(a, a) - ma * ma;
-    let var_b = mean_product(b, b) - mb * mb;
-    let cov = mean_product(a, b) - ma * mb;
-    let scale_a = mean_product(a, a).abs().max(f64::MIN_POSITIVE);
-    let scale_b = mean_product(b, b).abs().max(f64::MIN_POSITIVE);
-    if var_a <= 1e-14 * scale_a || var_b <= 1e-14 * scale_b {
+    let (var_a, scale_a) = low_rank_cov(a, a);
+    let (var_b, scale_b) = low_rank_cov(b, b);
+    let (cov, _) = low_rank_cov(a, b);
+    let undefined = |var: f64, scale: f64| var.is_nan() || var <= 1e-14 * scale;
+    if undefined(var_a, scale_a) || undefined(var_b, scale_b) {
         return Err(Error::Undefined(
             "Pearson correlation of a constant path tensor is undefined".into(),
         ));
