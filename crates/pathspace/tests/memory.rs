@@ -36,6 +36,15 @@ proptest! {
             let hard = memory_readout(&mlp, &HardGating, x).unwrap();
             let logits = mlp.logits(x).unwrap();
             prop_assert!(max_abs_diff(hard.scores.view(), logits.view()) <= 1e-12 * (1.0 + logits.iter().map(|v| v.abs()).sum::<f64>()) * 100.0);
+            // the read-out is the prediction: the first index of the largest logit (computed
+            // here without `argmax`, which the agreement checks below also use)
+            let best = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let first = logits.iter().position(|&v| v == best).unwrap();
+            let top = hard.scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            prop_assert_eq!(hard.scores[hard.class], top);
+            if logits.iter().filter(|&&v| v >= best - 1e-9 * (1.0 + best.abs())).count() == 1 {
+                prop_assert_eq!(hard.class, first, "logits {}", logits);
+            }
         }
         let gating = gating_of_kind(&mlp, kind, t, xs.row(0));
         let agreement = memory_agreement(&mlp, &gating, xs.view()).unwrap();
@@ -45,6 +54,8 @@ proptest! {
             let r = memory_readout(&mlp, &gating, x).unwrap();
             prop_assert!(max_abs_diff(r.scores.view(), f.view()) <= 1e-12 * (1.0 + f.iter().map(|v| v.abs()).sum::<f64>()) * 100.0);
             prop_assert_eq!(agreement.readout[n], r.class);
+            prop_assert_eq!(r.scores[r.class], r.scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
+            prop_assert!(r.scores.iter().take(r.class).all(|&s| s < r.scores[r.class]), "first maximum");
             prop_assert_eq!(agreement.network[n], argmax(mlp.logits(x).unwrap().view()));
             if agreement.readout[n] == agreement.network[n] { same += 1; }
         }
