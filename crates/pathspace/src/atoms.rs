@@ -87,7 +87,13 @@ pub fn paths(mlp: &Mlp, limit: u128) -> Result<MultiIndex> {
 ///
 /// # Shapes
 /// `path`: L indices, p_ℓ ∈ 0..=d_ℓ.
+///
+/// # Panics
+/// If `path` does not have L indices (a short path would otherwise silently drop
+/// layers), or an index exceeds d_ℓ.
+#[track_caller]
 pub fn path_activity(gates: &Gates, path: &[usize]) -> f64 {
+    assert_eq!(path.len(), gates.depth(), "path {path:?} needs one index per layer (L = {})", gates.depth());
     path.iter()
         .zip(gates.layers())
         .map(|(&p, g)| if p == g.len() { 1.0 } else { g[p] })
@@ -113,6 +119,13 @@ impl AugmentedNetwork {
     }
 
     /// ỹ\[p_L\] Π_{ℓ=2}^{L} W̃_ℓ\[p_ℓ, p_{ℓ-1}\]: the scalar weight of the atom of p.
+    ///
+    /// # Shapes
+    /// `path`: L indices, p_ℓ ∈ 0..=d_ℓ.
+    ///
+    /// # Panics
+    /// If `class` or an index of `path` is out of range (unchecked, for speed in path sums;
+    /// the checked entry point is [`atom`]).
     pub fn path_weight(&self, class: usize, path: &[usize]) -> f64 {
         let mut w = self.head[[class, path[path.len() - 1]]];
         for l in 1..path.len() {
@@ -124,7 +137,10 @@ impl AugmentedNetwork {
     /// The atom a_p = path_weight(p) · W̃_1\[p_1\]ᵀ (Eq. 11).
     ///
     /// # Shapes
-    /// Returns d_0 + 1.
+    /// `path`: L indices, p_ℓ ∈ 0..=d_ℓ; returns d_0 + 1.
+    ///
+    /// # Panics
+    /// As [`AugmentedNetwork::path_weight`]; use the checked [`atom`] for user input.
     pub fn atom(&self, class: usize, path: &[usize]) -> Array1<f64> {
         self.weights[0].row(path[0]).mapv(|v| v * self.path_weight(class, path))
     }

@@ -39,6 +39,9 @@ impl RankOneTensor {
     }
 
     /// Λ̃ = ⊗_ℓ \[λ_ℓ; 1\] (Eq. 12–13).
+    ///
+    /// # Shapes
+    /// `gates`: widths (d_1, …, d_L); factors of lengths d_ℓ + 1.
     pub fn from_gates(gates: &Gates) -> Self {
         Self { factors: gates.layers().iter().map(|g| augment(g.view())).collect() }
     }
@@ -54,7 +57,16 @@ impl RankOneTensor {
     }
 
     /// τ_p = Π_ℓ a_ℓ\[p_ℓ\].
+    ///
+    /// # Shapes
+    /// `path`: L indices, p_ℓ < n_ℓ (the factor lengths).
+    ///
+    /// # Panics
+    /// If `path` does not have one index per factor (a short path would otherwise silently
+    /// drop factors), or an index is out of range.
+    #[track_caller]
     pub fn entry(&self, path: &[usize]) -> f64 {
+        assert_eq!(path.len(), self.factors.len(), "path {path:?} needs one index per factor");
         path.iter().zip(&self.factors).map(|(&p, f)| f[p]).product()
     }
 
@@ -74,6 +86,9 @@ pub struct LowRankTensor {
 
 impl LowRankTensor {
     /// Σ of the given rank-1 terms (all of the same shape, at least one).
+    ///
+    /// # Shapes
+    /// Every term of shape (n_1, …, n_L).
     pub fn new(terms: Vec<RankOneTensor>) -> Result<Self> {
         let first = terms.first().ok_or_else(|| Error::InvalidArgument("a low-rank tensor needs at least one term".into()))?;
         let shape = first.shape();
@@ -99,6 +114,13 @@ impl LowRankTensor {
     }
 
     /// τ_p = Σ_r Π_ℓ a_{r,ℓ}\[p_ℓ\].
+    ///
+    /// # Shapes
+    /// `path`: one index per factor, p_ℓ < n_ℓ.
+    ///
+    /// # Panics
+    /// As [`RankOneTensor::entry`].
+    #[track_caller]
     pub fn entry(&self, path: &[usize]) -> f64 {
         self.terms.iter().map(|t| t.entry(path)).sum()
     }

@@ -107,3 +107,19 @@ fn closure_and_dense_fields_agree() {
         assert!((low - dense).abs() <= 1e-12 * (1.0 + low.abs()), "{low} vs {dense}");
     }
 }
+
+/// A path with the wrong number of indices is a broken precondition (it used to drop the
+/// missing layers from the product silently).
+#[test]
+#[should_panic(expected = "one index per factor")]
+fn short_path_entry_panics() {
+    let t = pathspace::RankOneTensor::new(vec![ndarray::Array1::ones(2), ndarray::Array1::ones(3)]).unwrap();
+    let _ = t.entry(&[0]);
+}
+
+#[test]
+#[should_panic(expected = "one index per layer")]
+fn short_path_activity_panics() {
+    let gates = pathspace::Gates::new(vec![ndarray::Array1::ones(2), ndarray::Array1::ones(3)]).unwrap();
+    let _ = pathspace::atoms::path_activity(&gates, &[0]);
+}
