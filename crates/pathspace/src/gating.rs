@@ -176,6 +176,8 @@ impl Sigma {
                 }
             }
             Sigma::NormalCdf => normal_cdf(s),
+            // s = z/T overflows to ±∞ for tiny (subnormal) T; ∞/∞ would be NaN
+            Sigma::Softsign if s.is_infinite() => if s > 0.0 { 1.0 } else { 0.0 },
             Sigma::Softsign => 0.5 * (1.0 + s / (1.0 + s.abs())),
         }
     }

@@ -153,6 +153,21 @@ fn invalid_temperatures_and_gates_are_errors() {
     assert_eq!(hard_gate(Array1::from_vec(vec![-1.0, 0.0, 2.0]).view()), Array1::from_vec(vec![0.0, 0.0, 1.0]));
 }
 
+/// A tiny (subnormal) temperature is valid (finite, > 0) but makes z/T overflow to ±∞:
+/// every σ must still return its limit (the hard gate), never NaN (softsign gave ∞/∞).
+#[test]
+fn tiny_temperature_gives_hard_gates_not_nan() {
+    let mlp = Mlp::random(&[3, 5, 4], 2, 9).unwrap();
+    let x = Array1::from_vec(vec![0.7, -1.2, 0.4]);
+    let hard = HardGating.gates(&mlp, x.view()).unwrap();
+    for sigma in Sigma::ALL {
+        let gamma = Excitation::new(sigma, Temperature::Global(1e-310)).unwrap();
+        assert_eq!(gamma.gates(&mlp, x.view()).unwrap(), hard, "{sigma:?}");
+        assert_eq!(sigma.apply(f64::INFINITY), 1.0, "{sigma:?}");
+        assert_eq!(sigma.apply(f64::NEG_INFINITY), 0.0, "{sigma:?}");
+    }
+}
+
 #[test]
 fn excitation_is_soft_and_sigma_family_matches_definitions() {
     // sigmoid(1) = 1/(1+e^-1); softsign rescaled at s = 1: (1 + 1/2)/2 = 0.75.
