@@ -50,6 +50,7 @@ impl Mlp {
         names.sort();
         let found = names.join(", ");
         let mut indices: Vec<usize> = Vec::new();
+        let mut bias_indices: Vec<usize> = Vec::new();
         for name in &names {
             let parsed = name
                 .strip_suffix(".weight")
@@ -59,6 +60,8 @@ impl Mlp {
                 Some(k) => {
                     if name.ends_with(".weight") {
                         indices.push(k);
+                    } else {
+                        bias_indices.push(k);
                     }
                 }
                 None => {
@@ -70,6 +73,10 @@ impl Mlp {
             }
         }
         indices.sort_unstable();
+        // a bias without its weight would otherwise be skipped, silently dropping a layer
+        if let Some(k) = bias_indices.iter().find(|k| indices.binary_search(k).is_err()) {
+            return Err(Error::MissingKey { key: format!("{k}.weight"), found });
+        }
         if indices.len() < 2 {
             let key = if indices.is_empty() { "0.weight".to_string() } else { format!("{}.weight", indices[0] + 2) };
             return Err(Error::MissingKey {

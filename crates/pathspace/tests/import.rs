@@ -120,6 +120,17 @@ fn bad_state_dicts_are_clear_errors() {
     let err = Mlp::from_safetensors_bytes(&wrong_dtype).unwrap_err();
     assert!(matches!(&err, Error::WrongDtype { key, .. } if key == "0.weight"), "{err}");
 
+    // a Linear whose weight is missing must not be skipped (that would drop a layer)
+    let missing_weight = serialize(&[
+        ("0.bias", Dtype::F32, vec![3], f32_bytes(3)),
+        ("2.weight", Dtype::F32, vec![2, 3], f32_bytes(6)),
+        ("2.bias", Dtype::F32, vec![2], f32_bytes(2)),
+        ("4.weight", Dtype::F32, vec![2, 2], f32_bytes(4)),
+        ("4.bias", Dtype::F32, vec![2], f32_bytes(2)),
+    ]);
+    let err = Mlp::from_safetensors_bytes(&missing_weight).unwrap_err();
+    assert!(matches!(&err, Error::MissingKey { key, .. } if key == "0.weight"), "{err}");
+
     let one_layer = serialize(&[("0.weight", Dtype::F32, vec![3, 2], f32_bytes(6)), ("0.bias", Dtype::F32, vec![3], f32_bytes(3))]);
     assert!(matches!(Mlp::from_safetensors_bytes(&one_layer), Err(Error::MissingKey { .. })));
 
