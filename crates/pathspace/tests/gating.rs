@@ -56,6 +56,31 @@ proptest! {
         prop_assert!(sigma.apply(-1.0) < sigma.apply(-0.5) && sigma.apply(0.5) < sigma.apply(1.0));
     }
 
+    /// Per-layer temperatures T_ℓ (distinct across layers): γ_ℓ[i] = σ(z_ℓ[i] / T_ℓ) against
+    /// σ applied by hand, for single inputs and batches, and equal to per-neuron temperatures
+    /// that repeat T_ℓ across layer ℓ. (With equal temperatures, as in `excitation_gates`,
+    /// using the wrong layer's T would go unnoticed.)
+    #[test]
+    fn per_layer_temperatures_are_per_layer((mlp, xs) in arb_mlp_with_inputs(3), ts in prop::collection::vec(0.05f64..3.0, 4), s in 0usize..3) {
+        let sigma = Sigma::ALL[s];
+        let ts: Vec<f64> = ts[..mlp.depth()].to_vec();
+        let per_layer = Excitation::new(sigma, Temperature::PerLayer(ts.clone())).unwrap();
+        let per_neuron = Excitation::new(sigma, Temperature::PerNeuron(mlp.widths().iter().zip(&ts).map(|(&d, &t)| Array1::from_elem(d, t)).collect())).unwrap();
+        let batch = per_layer.gates_batch(&mlp, xs.view()).unwrap();
+        let z_batch = mlp.pre_activations_batch(xs.view()).unwrap();
+        for (n, x) in xs.outer_iter().enumerate() {
+            let z = mlp.pre_activations(x).unwrap();
+            let g = per_layer.gates(&mlp, x).unwrap();
+            prop_assert_eq!(&g, &per_neuron.gates(&mlp, x).unwrap());
+            for l in 1..=mlp.depth() {
+                for i in 0..mlp.widths()[l - 1] {
+                    prop_assert_eq!(g.layer(l)[i], sigma.apply(z[l - 1][i] / ts[l - 1]));
+                    prop_assert_eq!(batch[l - 1][[n, i]], sigma.apply(z_batch[l - 1][[n, i]] / ts[l - 1]));
+                }
+            }
+        }
+    }
+
     /// Batched gates equal per-input gates for every kind of gating. The batch computes Z
     /// with matrix products (another summation order), so z may differ by rounding δz and
     /// γ = σ(z/T) by at most max σ' · δz / T ≤ δz / T; a hard gate may only differ where
@@ -151,6 +176,22 @@ fn invalid_temperatures_and_gates_are_errors() {
     let other = Mlp::random(&[3, 5, 2], 3, 7).unwrap();
     assert!(CheckpointGating::new(&other, HardGating).gates(&mlp, x.view()).is_err());
     assert_eq!(hard_gate(Array1::from_vec(vec![-1.0, 0.0, 2.0]).view()), Array1::from_vec(vec![0.0, 0.0, 1.0]));
+}
+
+/// Eq. 1 gates with g = 1 only for z > 0: a pre-activation that is exactly 0 is off, in
+/// the single and the batched path (random tests never hit z = 0 exactly).
+#[test]
+fn hard_gate_is_off_at_exactly_zero() {
+    // z_1 = 1·0.5 + 0.5·1 − 1 = 0 exactly, z_1' = 0.5 + 1 + 0.25 > 0
+    let w = ndarray::arr2(&[[1.0, 0.5], [1.0, 1.0]]);
+    let b = Array1::from_vec(vec![-1.0, 0.25]);
+    let mlp = Mlp::new(vec![w], vec![b], ndarray::arr2(&[[1.0, -1.0], [0.5, 0.5]]), Array1::from_vec(vec![0.1, -0.1])).unwrap();
+    let x = Array1::from_vec(vec![0.5, 1.0]);
+    assert_eq!(mlp.pre_activations(x.view()).unwrap()[0][0], 0.0);
+    let expected = Array1::from_vec(vec![0.0, 1.0]);
+    assert_eq!(HardGating.gates(&mlp, x.view()).unwrap().layer(1), &expected);
+    let xs = x.clone().insert_axis(Axis(0));
+    assert_eq!(HardGating.gates_batch(&mlp, xs.view()).unwrap()[0].row(0), expected);
 }
 
 /// A tiny (subnormal) temperature is valid (finite, > 0) but makes z/T overflow to ±∞:
