@@ -216,5 +216,14 @@ fn excitation_is_soft_and_sigma_family_matches_definitions() {
     assert_eq!(Sigma::Softsign.apply(1.0), 0.75);
     assert_eq!(Sigma::Softsign.apply(-3.0), 0.125);
     assert!(Sigma::Sigmoid.apply(-800.0) >= 0.0 && Sigma::Sigmoid.apply(800.0) <= 1.0);
+    // both branches of the sigmoid against the independent form (1 + tanh(s/2)) / 2, and
+    // the rescaled softsign against its definition, on a grid through 0
+    let mut s: f64 = -30.0;
+    while s <= 30.0 {
+        let reference = 0.5 * (1.0 + (0.5 * s).tanh());
+        assert!(approx::relative_eq!(Sigma::Sigmoid.apply(s), reference, epsilon = 4.0 * f64::EPSILON, max_relative = 1e-14), "sigmoid({s})");
+        assert!(approx::relative_eq!(Sigma::Softsign.apply(s), 0.5 + 0.5 * s / (1.0 + s.abs()), epsilon = 2.0 * f64::EPSILON), "softsign({s})");
+        s += 0.37;
+    }
     let _ = max_abs(Array1::<f64>::zeros(1).view());
 }

@@ -1,6 +1,7 @@
 //! Item 9: the product kernel (Eq. 23) against explicit path-space inner products, and its
 //! Gram matrix (matrix products): symmetric, positive semi-definite.
 
+use approx::relative_eq;
 use ndarray::{Array2, Axis};
 use pathspace::kernel::{gram_from_factors, gram_matrix, log_gram_matrix, product_kernel, smallest_eigenvalue};
 use pathspace::path_space::{feature_map, path_space_inner};
@@ -19,7 +20,14 @@ proptest! {
         let (a, b) = (xs.row(0), xs.row(1));
         let explicit = path_space_inner(&phi(a), &phi(b)).unwrap();
         let k = product_kernel(&mlp, &gating, a, b).unwrap();
-        prop_assert!((k - explicit).abs() <= 1e-12 * (1.0 + explicit.abs() + path_space_inner(&phi(a), &phi(a)).unwrap()));
+        // Standard summation bound: the explicit sum of n = |𝒫̃₀| = Π (d_ℓ + 1) products
+        // (L + 2 factors each) errs by at most (n + L + 2) u Σ_p |φ_p φ'_p|, and
+        // Σ_p |φ_p φ'_p| ≤ ‖φ‖ ‖φ'‖ (Cauchy–Schwarz); the product formula errs far less.
+        let norms = (path_space_inner(&phi(a), &phi(a)).unwrap() * path_space_inner(&phi(b), &phi(b)).unwrap()).sqrt();
+        let terms: f64 = mlp.dims().iter().map(|&d| (d + 1) as f64).product();
+        let eps = (terms + mlp.depth() as f64 + 2.0) * f64::EPSILON * (1.0 + norms);
+        prop_assert!(relative_eq!(k, explicit, epsilon = eps, max_relative = 1e-13),
+            "K = {k}, ⟨φ, φ'⟩ = {explicit}");
     }
 
     /// The Gram matrix equals the pairwise kernel, is symmetric and positive semi-definite;
