@@ -109,6 +109,14 @@ pub fn pullback_jump(
 ) -> Result<PullbackJump> {
     check_shape("direction", &[mlp.input_dim()], direction.shape())?;
     let norm = direction.dot(&direction).sqrt();
+    if !(norm.is_finite() && norm > 0.0) {
+        return Err(crate::error::Error::InvalidArgument(format!(
+            "direction must be a non-zero finite vector (its norm is {norm})"
+        )));
+    }
+    if !(epsilon.is_finite() && epsilon > 0.0) {
+        return Err(crate::error::Error::InvalidArgument(format!("epsilon {epsilon} must be finite and > 0")));
+    }
     let u = direction.mapv(|v| v / norm);
     let xa = x.to_owned() - &(&u * epsilon);
     let xb = x.to_owned() + &(&u * epsilon);

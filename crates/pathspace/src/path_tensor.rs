@@ -35,6 +35,15 @@ impl RankOneTensor {
         if factors.is_empty() || factors.iter().any(|f| f.is_empty()) {
             return Err(Error::InvalidArgument("a rank-1 tensor needs L >= 1 non-empty factors".into()));
         }
+        for (l, f) in factors.iter().enumerate() {
+            if let Some(i) = f.iter().position(|v| !v.is_finite()) {
+                return Err(Error::InvalidArgument(format!(
+                    "factor {} of the rank-1 tensor has a non-finite entry {} at index {i}",
+                    l + 1,
+                    f[i]
+                )));
+            }
+        }
         Ok(Self { factors })
     }
 

@@ -27,12 +27,17 @@ pub const STRONG_CORRELATION: f64 = 0.9;
 /// `a`, `b`: n ≥ 2.
 ///
 /// # Errors
-/// Mismatched lengths, fewer than 2 values, or a constant vector (ρ undefined).
+/// Mismatched lengths, fewer than 2 values, a non-finite entry, or a constant vector
+/// (ρ undefined).
 pub fn pearson(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Result<f64> {
     check_shape("second vector of the correlation", &[a.len()], b.shape())?;
     let n = a.len();
     if n < 2 {
         return Err(Error::Undefined(format!("Pearson correlation needs at least 2 values, got {n}")));
+    }
+    if let Some(i) = a.iter().chain(b.iter()).position(|v| !v.is_finite()) {
+        let (which, j) = if i < n { ("first", i) } else { ("second", i - n) };
+        return Err(Error::InvalidArgument(format!("entry {j} of the {which} vector is not finite")));
     }
     let ma = a.mean().expect("n >= 2");
     let mb = b.mean().expect("n >= 2");

@@ -66,6 +66,18 @@ proptest! {
     }
 }
 
+#[test]
+fn zero_direction_and_bad_epsilon_are_errors() {
+    let mlp = Mlp::random(&[3, 4, 2], 2, 1).unwrap();
+    let x = ndarray::Array1::from_vec(vec![0.1, 0.2, 0.3]);
+    let msg = pullback_jump(&mlp, 0, x.view(), ndarray::Array1::zeros(3).view(), 1e-3).unwrap_err().to_string();
+    assert!(msg.contains("direction must be a non-zero"), "{msg}");
+    let d = ndarray::Array1::ones(3);
+    for eps in [0.0, -1.0, f64::NAN] {
+        assert!(pullback_jump(&mlp, 0, x.view(), d.view(), eps).unwrap_err().to_string().contains("epsilon"));
+    }
+}
+
 /// A fixed example (also printed by the tour): the inner product goes to 0 with ε while the
 /// pullback difference keeps its size.
 #[test]

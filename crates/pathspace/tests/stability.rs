@@ -21,6 +21,8 @@ fn pearson_on_a_hand_computed_example() {
     assert!(pearson(a.view(), Array1::from_elem(3, 2.0).view()).is_err());
     assert!(pearson(a.view(), Array1::zeros(2).view()).is_err());
     assert!(pearson(Array1::ones(1).view(), Array1::ones(1).view()).is_err());
+    let msg = pearson(a.view(), Array1::from_vec(vec![1.0, f64::NAN, 0.0]).view()).unwrap_err().to_string();
+    assert!(msg.contains("entry 1 of the second vector"), "{msg}");
 }
 
 proptest! {
@@ -142,4 +144,6 @@ fn stability_inputs_are_checked() {
     assert!(gate_agreement(&a, &a, ndarray::Array2::zeros((0, 3)).view()).is_err());
     let ones = RankOneTensor::new(vec![Array1::ones(5), Array1::ones(3)]).unwrap();
     assert!(tensor_pearson(&ones.clone().into(), &ones.into()).is_err());
+    let msg = RankOneTensor::new(vec![Array1::ones(2), Array1::from_vec(vec![1.0, f64::INFINITY])]).unwrap_err().to_string();
+    assert!(msg.contains("factor 2") && msg.contains("index 1"), "{msg}");
 }
