@@ -112,6 +112,24 @@ impl LowRankTensor {
         &self.terms
     }
 
+    /// The restriction to the real paths 𝒫₁ of the paper (Π_ℓ d_ℓ entries): every factor
+    /// without its last (constant-neuron) entry. Entry p of the result is entry p of `self`
+    /// for every path p through real neurons only.
+    ///
+    /// # Shapes
+    /// From (d_1+1, …, d_L+1) to (d_1, …, d_L).
+    ///
+    /// # Errors
+    /// A factor of length 1 (no real neuron left).
+    pub fn real_paths(&self) -> Result<LowRankTensor> {
+        let terms = self
+            .terms
+            .iter()
+            .map(|t| RankOneTensor::new(t.factors().iter().map(|f| head(f.view(), f.len() - 1).to_owned()).collect()))
+            .collect::<Result<Vec<_>>>()?;
+        LowRankTensor::new(terms)
+    }
+
     /// Number of terms R.
     pub fn rank(&self) -> usize {
         self.terms.len()

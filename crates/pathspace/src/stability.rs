@@ -187,10 +187,13 @@ pub fn tensor_pearson(a: &LowRankTensor, b: &LowRankTensor) -> Result<f64> {
     Ok((cov / (var_a.sqrt() * var_b.sqrt())).clamp(-1.0, 1.0))
 }
 
-/// ρ(Γ̃(x), π(x)) for an excitation gating Γ and a tensor field π (Hypothesis 1).
+/// ρ(Γ̃(x), π(x)) for an excitation gating Γ and a tensor field π, over the augmented
+/// paths 𝒫̃₁ (constant neurons included: Γ̃ is 1 there, and so is any π built from gates,
+/// which pulls ρ up on narrow networks). For the paper's Hypothesis 1, stated over the
+/// real paths 𝒫₁, use [`excitation_correlation_real_paths`].
 ///
 /// # Shapes
-/// `x`: d_0.
+/// `x`: d_0; `pi` gives tensors of shape (d_1+1, …, d_L+1).
 pub fn excitation_correlation(
     mlp: &Mlp,
     excitation: &impl Gating,
@@ -200,4 +203,22 @@ pub fn excitation_correlation(
     let gamma = crate::path_tensor::GateTensorField(excitation).tensor(mlp, x)?;
     let p = pi.tensor(mlp, x)?;
     tensor_pearson(&gamma, &p)
+}
+
+/// ρ(Γ̃(x), π(x)) over the paper's real paths 𝒫₁ ⊂ R^{P_1}, P_1 = Π_ℓ d_ℓ (Hypothesis 1):
+/// both tensors restricted with [`LowRankTensor::real_paths`], then [`tensor_pearson`].
+///
+/// # Shapes
+/// `x`: d_0; `pi` gives tensors of shape (d_1+1, …, d_L+1) (its constant-neuron entries are
+/// ignored).
+pub fn excitation_correlation_real_paths(
+    mlp: &Mlp,
+    excitation: &impl Gating,
+    pi: &impl TensorField,
+    x: ArrayView1<f64>,
+) -> Result<f64> {
+    let gamma = crate::path_tensor::GateTensorField(excitation).tensor(mlp, x)?;
+    let p = pi.tensor(mlp, x)?;
+    crate::error::check_shape("tensor of π (d_1+1, …, d_L+1)", &gamma.shape(), &p.shape())?;
+    tensor_pearson(&gamma.real_paths()?, &p.real_paths()?)
 }

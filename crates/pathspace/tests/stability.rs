@@ -3,7 +3,7 @@
 use ndarray::{Array1, Axis};
 use pathspace::path_space::{feature_map, omega, path_space_inner};
 use pathspace::path_tensor::GateTensorField;
-use pathspace::stability::{excitation_correlation, field_values, gate_agreement, induced_values, pearson, strongly_correlated, tensor_pearson, STRONG_CORRELATION};
+use pathspace::stability::{excitation_correlation, excitation_correlation_real_paths, field_values, gate_agreement, induced_values, pearson, strongly_correlated, tensor_pearson, STRONG_CORRELATION};
 use pathspace::testing::{arb_class, arb_mlp_pair_with_inputs, atom_mass};
 use pathspace::{CheckpointGating, Excitation, Gating, HardGating, LowRankTensor, Mlp, RankOneTensor, Sigma, Temperature};
 use proptest::prelude::*;
@@ -102,6 +102,15 @@ proptest! {
                 prop_assert!((r - reference).abs() <= 1e-9, "{r} vs {reference}");
             }
             Err(_) => prop_assert!(excitation_correlation(&t_net, &gamma, &pi, x).is_err()),
+        }
+        // the paper's version over real paths only: materialise Π_ℓ d_ℓ entries explicitly
+        let real = |a: &ndarray::ArrayD<f64>| Array1::from_iter(pathspace::atoms::MultiIndex::new(t_net.widths()).map(|p| a[ndarray::IxDyn(&p)]));
+        match pearson(real(&g_dense).view(), real(&p_dense).view()) {
+            Ok(reference) => {
+                let r = excitation_correlation_real_paths(&t_net, &gamma, &pi, x).unwrap();
+                prop_assert!((r - reference).abs() <= 1e-9, "{r} vs {reference}");
+            }
+            Err(_) => prop_assert!(excitation_correlation_real_paths(&t_net, &gamma, &pi, x).is_err()),
         }
         let mut it = extra.into_iter().cycle();
         let mut random = |rank: usize| LowRankTensor::new((0..rank).map(|_| RankOneTensor::new(t_net.widths().iter().map(|&d| Array1::from_shape_simple_fn(d + 1, || it.next().unwrap())).collect()).unwrap()).collect()).unwrap();
