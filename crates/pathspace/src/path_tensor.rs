@@ -112,7 +112,7 @@ impl LowRankTensor {
         &self.terms
     }
 
-    /// The restriction to the real paths 𝒫₁ of the paper (Π_ℓ d_ℓ entries): every factor
+    /// The restriction to the paths through real neurons only (Π_ℓ d_ℓ entries): every factor
     /// without its last (constant-neuron) entry. Entry p of the result is entry p of `self`
     /// for every path p through real neurons only.
     ///

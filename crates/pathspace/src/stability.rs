@@ -187,10 +187,11 @@ pub fn tensor_pearson(a: &LowRankTensor, b: &LowRankTensor) -> Result<f64> {
     Ok((cov / (var_a.sqrt() * var_b.sqrt())).clamp(-1.0, 1.0))
 }
 
-/// ρ(Γ̃(x), π(x)) for an excitation gating Γ and a tensor field π, over the augmented
-/// paths 𝒫̃₁ (constant neurons included: Γ̃ is 1 there, and so is any π built from gates,
-/// which pulls ρ up on narrow networks). For the paper's Hypothesis 1, stated over the
-/// real paths 𝒫₁, use [`excitation_correlation_real_paths`].
+/// ρ(Γ̃(x), π(x)) for an excitation gating Γ and a tensor field π (Hypothesis 1), over the
+/// augmented paths 𝒫̃₁: the paper's reading, since its d_ℓ silently include the bias
+/// coordinate (Sec. 2.1, "Conventions"). Γ̃ is 1 on the constant-neuron entries, and so is
+/// any π built from gates, which pulls ρ up on narrow networks;
+/// [`excitation_correlation_real_paths`] leaves those entries out.
 ///
 /// # Shapes
 /// `x`: d_0; `pi` gives tensors of shape (d_1+1, …, d_L+1).
@@ -205,8 +206,10 @@ pub fn excitation_correlation(
     tensor_pearson(&gamma, &p)
 }
 
-/// ρ(Γ̃(x), π(x)) over the paper's real paths 𝒫₁ ⊂ R^{P_1}, P_1 = Π_ℓ d_ℓ (Hypothesis 1):
-/// both tensors restricted with [`LowRankTensor::real_paths`], then [`tensor_pearson`].
+/// ρ(Γ̃(x), π(x)) over the paths through real neurons only (Π_ℓ d_ℓ entries, the bias-free
+/// reading of Hypothesis 1): both tensors restricted with [`LowRankTensor::real_paths`],
+/// then [`tensor_pearson`]. Unlike [`excitation_correlation`], the constant entries shared
+/// by both tensors do not contribute, so ρ measures the agreement of the gates alone.
 ///
 /// # Shapes
 /// `x`: d_0; `pi` gives tensors of shape (d_1+1, …, d_L+1) (its constant-neuron entries are
