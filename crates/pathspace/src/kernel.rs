@@ -119,11 +119,31 @@ pub fn log_gram_matrix(mlp: &Mlp, gating: &impl Gating, xs: ArrayView2<f64>) -> 
 ///
 /// # Shapes
 /// `k`: N × N, symmetric.
+///
+/// # Errors
+/// Not square, empty, a non-finite entry, or not symmetric (|k_ij − k_ji| above
+/// 1e-10 · max|k|): the eigen-solver reads one triangle only and would otherwise answer
+/// for a different matrix (for NaN entries it returned a finite value).
 pub fn smallest_eigenvalue(k: ArrayView2<f64>) -> Result<f64> {
     let n = k.nrows();
     check_shape("symmetric matrix (N × N)", &[n, n], k.shape())?;
     if n == 0 {
         return Err(Error::InvalidArgument("empty matrix has no eigenvalues".into()));
+    }
+    if let Some(((i, j), v)) = k.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::InvalidArgument(format!("matrix entry ({i}, {j}) is {v}, not finite")));
+    }
+    let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for i in 0..n {
+        for j in (i + 1)..n {
+            if (k[[i, j]] - k[[j, i]]).abs() > 1e-10 * scale {
+                return Err(Error::InvalidArgument(format!(
+                    "matrix is not symmetric: entry ({i}, {j}) = {} but ({j}, {i}) = {}",
+                    k[[i, j]],
+                    k[[j, i]]
+                )));
+            }
+        }
     }
     let m = DMatrix::from_fn(n, n, |i, j| k[[i, j]]);
     let eig = m.symmetric_eigen();

@@ -75,3 +75,21 @@ fn blocked_gram_matches_plain_products() {
     let bad = Array2::zeros((3, 3));
     assert!(gram_from_factors(xs.view(), &[bad.view()]).is_err());
 }
+
+/// smallest_eigenvalue used to return 1.0 for a matrix with NaN entries, and read only one
+/// triangle of a non-symmetric matrix; both are now errors naming the entry.
+#[test]
+fn smallest_eigenvalue_rejects_nan_and_asymmetric_matrices() {
+    let mut k = Array2::<f64>::eye(3);
+    k[[0, 1]] = f64::NAN;
+    k[[1, 0]] = f64::NAN;
+    let msg = smallest_eigenvalue(k.view()).unwrap_err().to_string();
+    assert!(msg.contains("(0, 1)") && msg.contains("not finite"), "{msg}");
+    let mut k = Array2::<f64>::eye(3);
+    k[[0, 2]] = 0.5;
+    let msg = smallest_eigenvalue(k.view()).unwrap_err().to_string();
+    assert!(msg.contains("not symmetric") && msg.contains("(0, 2)"), "{msg}");
+    k[[2, 0]] = 0.5;
+    // eigenvalues of [[1, 0, ½], [0, 1, 0], [½, 0, 1]] are ½, 1, 3/2
+    assert!((smallest_eigenvalue(k.view()).unwrap() - 0.5).abs() < 1e-14);
+}
