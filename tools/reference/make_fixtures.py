@@ -42,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import synthetic as syn  # noqa: E402
-from paper_layers import excitation_model, wrap  # noqa: E402
+from paper_layers import ascent_step, excitation_model, input_gradient, wrap  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_OUT = os.path.join(REPO, "crates", "excitation", "tests", "fixtures")
@@ -147,27 +147,6 @@ MODELS = {
 # --------------------------------------------------------------------------------------
 # Reference computations (the paper's semantics)
 # --------------------------------------------------------------------------------------
-
-
-def input_gradient(model, x, targets):
-    """d(sum_b logits[b, targets[b]]) / dx and the logits."""
-    x = x.detach().clone().requires_grad_(True)
-    logits = model(x)
-    cost = logits[torch.arange(len(targets)), targets].sum()
-    (g,) = torch.autograd.grad(cost, x)
-    return g.detach(), logits.detach()
-
-
-def ascent_step(model, x, x0, targets, a=ASCENT):
-    """One step of the paper's targeted projected gradient ascent (lib/pga.py semantics)."""
-    g, _ = input_gradient(model, x, targets)
-    gn = torch.norm(g.flatten(1), p=2, dim=1).clamp_min(a["eps_for_division"]).view(-1, 1, 1, 1)
-    x_new = x.detach() + (g / gn) * a["alpha"]
-    delta = x_new - x0
-    dn = torch.norm(delta.flatten(1), p=2, dim=1).clamp_min(a["eps_for_division"])
-    factor = torch.min(a["eps"] / dn, torch.ones_like(dn))
-    x_new = x0 + delta * factor.view(-1, 1, 1, 1)
-    return torch.clamp(x_new, a["clip"][0], a["clip"][1]).detach()
 
 
 def ascent(model, x0, targets, dtype, a=ASCENT):
@@ -304,7 +283,7 @@ def main(argv=None):
             t = torch.tensor(spec["targets"], dtype=torch.long)
             prev = x0
             for k in range(1, ASCENT["steps"] + 1):
-                step = ascent_step(exc, prev.float(), x0, t)
+                step = ascent_step(exc, prev.float(), x0, t, ASCENT)
                 floor[f"ascent/excitation/{k} (step)"] = rel_err(step - prev.float(), ref[f"ascent/excitation/{k}"].float() - prev.float())
                 prev = ref[f"ascent/excitation/{k}"].float()
         tensors = {k: v.float().numpy() for k, v in ref.items()}

@@ -127,3 +127,28 @@ def excitation_model(model: nn.Module, temperature: float, soft_final_relu: bool
 
         backbone.forward = forward
     return m.eval()
+
+
+def input_gradient(model, x, targets):
+    """d(sum_b logits[b, targets[b]]) / dx and the logits."""
+    x = x.detach().clone().requires_grad_(True)
+    logits = model(x)
+    cost = logits[torch.arange(len(targets)), targets].sum()
+    (g,) = torch.autograd.grad(cost, x)
+    return g.detach(), logits.detach()
+
+
+def ascent_step(model, x, x0, targets, a):
+    """One step of the paper's targeted projected gradient ascent (lib/pga.py semantics).
+
+    `a`: dict with alpha, eps, clip (min, max) and eps_for_division; `x0` is the original
+    image (centre of the eps-ball), `x` the current iterate.
+    """
+    g, _ = input_gradient(model, x, targets)
+    gn = torch.norm(g.flatten(1), p=2, dim=1).clamp_min(a["eps_for_division"]).view(-1, 1, 1, 1)
+    x_new = x.detach() + (g / gn) * a["alpha"]
+    delta = x_new - x0
+    dn = torch.norm(delta.flatten(1), p=2, dim=1).clamp_min(a["eps_for_division"])
+    factor = torch.min(a["eps"] / dn, torch.ones_like(dn))
+    x_new = x0 + delta * factor.view(-1, 1, 1, 1)
+    return torch.clamp(x_new, a["clip"][0], a["clip"][1]).detach()
