@@ -249,7 +249,8 @@ def write_cross_check(path):
     doc = {"spec": SPEC, "tensors": entries,
            "images": {"shape": img_shape, "first_bits": [int(b) for b in img.reshape(-1).view(np.uint32)[:8]],
                       "checksum": f"{syn.checksum(img):016x}"},
-           "unit": {"key": "input", "first": [float(c) for c in syn.unit("input", 4)]}}
+           # f64 bit patterns (hex): JSON floats do not round-trip exactly through every parser
+           "unit": {"key": "input", "first_f64_bits": [f"{int(b):016x}" for b in syn.unit("input", 4).view(np.uint64)]}}
     with open(path, "w") as f:
         json.dump(doc, f, ensure_ascii=False)
         f.write("\n")

@@ -1,1 +1,4 @@
 //! placeholder
+
+/// Deterministic synthetic weights and images shared with the PyTorch reference.
+pub mod synthetic;
