@@ -35,6 +35,8 @@ pub mod normalize;
 pub mod pullback;
 pub mod relu;
 pub mod resnet;
+/// Deterministic synthetic weights and images shared with the PyTorch reference.
+pub mod synthetic;
 pub mod vgg;
 pub mod weights;
 

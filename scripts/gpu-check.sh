@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# GPU check for crates/excitation (issue 3, item 6): PyTorch parity and the benchmark on the
+# `wgpu` backend, with PyTorch's CUDA timings beside it, in one call.
+#
+# Two steps, on two machines:
+#
+#   1. On a machine with Rust (and the network, for crates), build the bundle:
+#          scripts/gpu-check.sh --build            # -> target/gpu-bundle/{parity,bench_models}
+#      (release binaries with `--features wgpu`; a separate CARGO_TARGET_DIR is respected).
+#
+#   2. On the GPU machine (torch + torchvision, no network, no Rust), from the repository root
+#      with target/gpu-bundle/ copied over:
+#          scripts/gpu-check.sh [--out DIR] [--python python3] [--quick]
+#      runs the parity tests on wgpu (fixtures from crates/excitation/tests/fixtures/), then
+#      bench_models --backends wgpu --torch-device cuda. Logs and JSON go to --out
+#      (default ./gpu-check-out).
+#
+#   Testing the script without a GPU: `--cpu` runs the same steps on the flex backend and
+#   PyTorch's CPU (binaries built without wgpu are enough: `--build --cpu`).
+#
+# Options: --build  --cpu  --quick (ResNet50 only, batch 1, 1 repeat)  --out DIR
+#          --python PATH  --bundle DIR (default target/gpu-bundle)  --no-bench  --no-parity
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=0 cpu=0 quick=0 bench=1 parity=1
+out=gpu-check-out
+python=${PYTHON:-python3}
+bundle=target/gpu-bundle
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build) build=1 ;;
+        --cpu) cpu=1 ;;
+        --quick) quick=1 ;;
+        --no-bench) bench=0 ;;
+        --no-parity) parity=0 ;;
+        --out) out=$2; shift ;;
+        --python) python=$2; shift ;;
+        --bundle) bundle=$2; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        *) echo "gpu-check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if [ "$build" = 1 ]; then
+    features=(--features wgpu)
+    [ "$cpu" = 1 ] && features=()
+    target=${CARGO_TARGET_DIR:-target}
+    cargo build --release -p excitation "${features[@]}" --example bench_models
+    # The parity test executable: ask cargo for its path.
+    exe=$(cargo test --release -p excitation "${features[@]}" --test parity --no-run --message-format=json \
+        | "$python" -c 'import sys, json
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "parity" and m.get("executable"):
+        print(m["executable"])' | tail -1)
+    [ -n "$exe" ] || { echo "gpu-check.sh: could not find the parity test executable" >&2; exit 1; }
+    mkdir -p "$bundle"
+    cp "$target/release/examples/bench_models" "$bundle/bench_models"
+    cp "$exe" "$bundle/parity"
+    strip "$bundle/bench_models" "$bundle/parity" 2>/dev/null || true
+    ls -la "$bundle"
+    exit 0
+fi
+
+mkdir -p "$out"
+for b in parity bench_models; do
+    [ -x "$bundle/$b" ] || { echo "gpu-check.sh: $bundle/$b missing: build it with scripts/gpu-check.sh --build" >&2; exit 1; }
+done
+
+if [ "$cpu" = 1 ]; then
+    backend=flex torch_device=cpu
+else
+    backend=wgpu torch_device=cuda
+fi
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+{
+    echo "# gpu-check $(date -u +%FT%TZ) backend=$backend torch_device=$torch_device"
+    uname -a
+    nproc
+    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"
+    "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' || echo "no torch"
+} 2>&1 | tee "$out/env.txt"
+
+status=0
+if [ "$parity" = 1 ]; then
+    echo "== parity on $backend (fixtures: crates/excitation/tests/fixtures)" | tee "$out/parity.log"
+    # All parity tests on the chosen backend (the tiny models' ndarray runs are replaced too).
+    if CURTAIN_FIXTURES="$PWD/crates/excitation/tests/fixtures" CURTAIN_PARITY_BACKENDS=$backend \
+        "$bundle/parity" matches_pytorch --test-threads 1 --nocapture >>"$out/parity.log" 2>&1; then
+        echo "parity: PASS" | tee -a "$out/parity.log"
+    else
+        status=1
+        echo "parity: FAIL (see $out/parity.log)" | tee -a "$out/parity.log"
+    fi
+    grep -E "rel err|test result|panicked" "$out/parity.log" | tail -60 || true
+fi
+
+if [ "$bench" = 1 ]; then
+    args=(--backends "$backend" --python "$python" --torch-device "$torch_device" --json "$out/bench.json")
+    [ "$quick" = 1 ] && args+=(--models resnet50 --batches 1 --repeats 1)
+    echo "== benchmark: bench_models ${args[*]}" | tee "$out/bench.md"
+    if "$bundle/bench_models" "${args[@]}" >>"$out/bench.md" 2>"$out/bench.log"; then
+        cat "$out/bench.md"
+    else
+        status=1
+        echo "benchmark: FAIL" | tee -a "$out/bench.md"
+        tail -20 "$out/bench.log"
+    fi
+fi
+exit $status
