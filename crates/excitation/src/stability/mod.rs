@@ -15,6 +15,7 @@ pub mod frozen_retrain;
 pub mod induced;
 pub mod kernel;
 pub mod kernel_machine;
+mod pathspace_parity;
 pub mod probe;
 pub mod tensor_corr;
 
