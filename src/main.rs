@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Explain the built-in Fashion-MNIST CNN: excitation pullbacks vs gradients, and ascent.
+    Demo(cmd::demo::DemoArgs),
     /// Data sets for the experiments.
     #[command(subcommand)]
     Data(cmd::data::DataCmd),
@@ -27,6 +29,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
         Command::Data(c) => cmd::data::run(c),
         Command::Train(a) => cmd::train::run(a),
         Command::Stability(c) => cmd::stability::run(c),

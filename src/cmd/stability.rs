@@ -15,6 +15,8 @@ use super::CmdResult;
 pub enum StabilityCmd {
     /// Measure a training run's checkpoints and write CSV/JSON.
     Measure(MeasureArgs),
+    /// Draw the figures from the numbers a `measure` wrote.
+    Plot(PlotArgs),
 }
 
 /// Arguments of `curtain stability measure`.
@@ -73,6 +75,7 @@ pub struct PlotArgs {
 pub fn run(cmd: &StabilityCmd) -> CmdResult {
     match cmd {
         StabilityCmd::Measure(a) => measure(a),
+        StabilityCmd::Plot(a) => super::stability_plot::plot(a),
     }
 }
 
