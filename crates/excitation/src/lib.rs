@@ -27,16 +27,21 @@
 pub mod ascent;
 pub mod backend;
 pub mod classifier;
+pub mod data;
 pub mod densenet;
 pub mod error;
+pub mod experiment_error;
 pub mod gate;
 pub mod max_pool;
 pub mod normalize;
 pub mod pullback;
 pub mod relu;
 pub mod resnet;
+pub mod small_nets;
+pub mod stability;
 /// Deterministic synthetic weights and images shared with the PyTorch reference.
 pub mod synthetic;
+pub mod train;
 pub mod vgg;
 pub mod weights;
 
