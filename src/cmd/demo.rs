@@ -92,8 +92,9 @@ pub fn run(a: &DemoArgs) -> CmdResult {
         .collect();
     let xs = to_vec(x.clone());
     let pull = cols([xs.clone(), to_vec(v_g), to_vec(v_e)]);
+    let excitation_title = format!("excitation v_Γ (T={})", a.temperature);
     let grid = ImageGrid::new(&pull, [n, 3, 1, h, w])?
-        .column_titles(&["image", "gradient v_G", &format!("excitation v_Γ (T={})", a.temperature)])?
+        .column_titles(&["image", "gradient v_G", excitation_title.as_str()])?
         .row_labels(&row_labels)?
         .title("Pullbacks of the explained class (true → predicted)")
         .scale(4)?;
