@@ -23,6 +23,8 @@
 //! - [`pullback::pullback`], [`pullback::vanilla_gradient`], [`pullback::excitation_pullback`],
 //!   [`pullback::pullbacks`] with [`pullback::Targets`].
 //! - [`ascent::ascent`], [`ascent::ascent_step`] with [`ascent::AscentConfig`].
+//! - [`zoo::ModelKind`] (`ResNet50`, `Vgg11Bn`, `DenseNet121`; `parse`, `weights_url`, `init`)
+//!   and [`zoo::AnyModel`]: the paper's models chosen at run time.
 
 pub mod ascent;
 pub mod backend;
@@ -44,6 +46,7 @@ pub mod synthetic;
 pub mod train;
 pub mod vgg;
 pub mod weights;
+pub mod zoo;
 
 pub use error::{Error, Result};
 #[cfg(test)]

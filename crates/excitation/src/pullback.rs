@@ -350,3 +350,71 @@ mod tests {
         assert!(rel_err(&tensor_to_vec(a.excitation).unwrap(), &tensor_to_vec(b.excitation).unwrap()) < 1e-4);
     }
 }
+
+/// Full-size smoke run (random weights): `cargo test -p excitation --lib full_size -- --ignored
+/// --nocapture`. Ignored by default to keep the suite fast; prints timings.
+#[cfg(test)]
+mod full_size {
+    use super::*;
+    use crate::backend::BackendKind;
+    use crate::testing::images;
+
+    fn run<M: Classifier>(name: &str, model: &M) {
+        let dev = BackendKind::Flex.device();
+        let ad = BackendKind::Flex.autodiff_device();
+        let x = images(1, 224, 224, 1, &dev);
+        let t0 = std::time::Instant::now();
+        let y = model.forward(x.clone());
+        let logits = tensor_to_vec(y).unwrap();
+        let t_fwd = t0.elapsed();
+        let t = Targets::PerImage(vec![3]);
+        let t0 = std::time::Instant::now();
+        let v = vanilla_gradient(model, x.clone(), &t, 1, &ad).unwrap();
+        let t_van = t0.elapsed();
+        let t0 = std::time::Instant::now();
+        let e = excitation_pullback(model, GradientMode::paper(), x, &t, 1, &ad).unwrap();
+        let t_exc = t0.elapsed();
+        assert_eq!(logits.len(), 1000);
+        assert!((v.target_logits[0] - logits[3]).abs() <= 1e-4 * logits[3].abs().max(1.0));
+        assert!(tensor_to_vec(e.gradients).unwrap().iter().all(|g| g.is_finite()));
+        eprintln!("{name}: forward {t_fwd:?}, vanilla gradient {t_van:?}, excitation pullback {t_exc:?}");
+    }
+
+    #[test]
+    #[ignore = "full-size models: run explicitly"]
+    fn full_size_models_run() {
+        let dev = BackendKind::Flex.device();
+        run("resnet50", &crate::resnet::resnet50(&dev, GradientMode::Vanilla).unwrap());
+        run("vgg11_bn", &crate::vgg::vgg11_bn(&dev, GradientMode::Vanilla).unwrap());
+        run("densenet121", &crate::densenet::densenet121(&dev, GradientMode::Vanilla).unwrap());
+    }
+}
+
+/// GPU path: the same tiny model on wgpu agrees with flex (needs `--features wgpu` and a Vulkan,
+/// Metal or DX12 adapter; Mesa's lavapipe works on a CPU-only machine).
+#[cfg(all(test, feature = "wgpu"))]
+mod wgpu_tests {
+    use super::*;
+    use crate::backend::BackendKind;
+    use crate::resnet::{BlockKind, ResNetConfig};
+    use crate::testing::{fill, images, rel_err, temp_path};
+    use crate::weights::{load_weights, save_safetensors, SaveOptions};
+
+    #[test]
+    fn flex_and_wgpu_agree() {
+        let flex = BackendKind::Flex.device();
+        let mut m = ResNetConfig::tiny(BlockKind::Bottleneck).init(&flex, GradientMode::Vanilla).unwrap();
+        fill(&mut m, 6);
+        let path = temp_path("wgpu.safetensors");
+        save_safetensors(&m, &path, SaveOptions::default()).unwrap();
+        let gpu = BackendKind::Wgpu.device();
+        let mut m_gpu = ResNetConfig::tiny(BlockKind::Bottleneck).init(&gpu, GradientMode::Vanilla).unwrap();
+        load_weights(&mut m_gpu, &path).unwrap();
+        let t = Targets::PerImage(vec![2, 8]);
+        let a = pullbacks(&m, GradientMode::paper(), images(2, 16, 16, 9, &flex), &t, 2, &BackendKind::Flex.autodiff_device()).unwrap();
+        let b = pullbacks(&m_gpu, GradientMode::paper(), images(2, 16, 16, 9, &gpu), &t, 2, &BackendKind::Wgpu.autodiff_device()).unwrap();
+        assert!(rel_err(&a.target_logits, &b.target_logits) < 1e-4);
+        assert!(rel_err(&tensor_to_vec(a.vanilla).unwrap(), &tensor_to_vec(b.vanilla).unwrap()) < 1e-3);
+        assert!(rel_err(&tensor_to_vec(a.excitation).unwrap(), &tensor_to_vec(b.excitation).unwrap()) < 1e-3);
+    }
+}
