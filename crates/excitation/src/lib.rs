@@ -1,4 +1,45 @@
-//! placeholder
+//! Excitation pullbacks for full CNNs in burn.
+//!
+//! Γ-gated layers (paper Listings 1–2), torchvision models (ResNet, VGG, DenseNet) with their
+//! weights, pullbacks (Eq. 6) and the paper's projected gradient ascent.
+//!
+//! # Public API
+//! - [`backend::BackendKind`] (`Flex` default, `NdArray`, `Wgpu` with the `wgpu` feature):
+//!   `device()`, `autodiff_device()`, `try_device()`, `parse()`; [`backend::tensor_to_vec`].
+//! - [`gate::Sigma`] (`Sigmoid`, `NormalCdf`, `Softsign`; `eval`, `gate`),
+//!   [`gate::GradientMode`] (`Vanilla`, `Excitation { sigma, temperature }`; `paper()`,
+//!   `excitation()`), [`gate::Gated`] (`visit_gates`, `set_gradient_mode`,
+//!   `set_gradient_modes_with`, `gradient_modes`): per-layer modes by torchvision module name.
+//! - Layers: [`relu::GatedRelu`] / [`relu::gated_relu`], [`max_pool::GatedMaxPool2d`]
+//!   (config [`max_pool::GatedMaxPool2dConfig`]), [`max_pool::soft_max_pool2d`],
+//!   [`max_pool::hard_max_pool2d`].
+//! - Models ([`classifier::Classifier`]: `forward` on images in [−1, 1], `forward_imagenet`,
+//!   `num_classes`): [`resnet::ResNetConfig`] → [`resnet::ResNet`] (`resnet50()`),
+//!   [`vgg::VggConfig`] → [`vgg::Vgg`] (`vgg11_bn()`), [`densenet::DenseNetConfig`] →
+//!   [`densenet::DenseNet`] (`densenet121()`), each with a `tiny` preset for tests. Models are
+//!   built in eval mode, frozen.
+//! - Weights: [`weights::load_weights`], [`weights::save_safetensors`],
+//!   [`weights::state_dict`], [`weights::expected_shapes`], [`weights::read_tensors`].
+//! - [`pullback::pullback`], [`pullback::vanilla_gradient`], [`pullback::excitation_pullback`],
+//!   [`pullback::pullbacks`] with [`pullback::Targets`].
+//! - [`ascent::ascent`], [`ascent::ascent_step`] with [`ascent::AscentConfig`].
 
+pub mod ascent;
+pub mod backend;
+pub mod classifier;
+pub mod densenet;
+pub mod error;
+pub mod gate;
+pub mod max_pool;
+pub mod normalize;
+pub mod pullback;
+pub mod relu;
+pub mod resnet;
+pub mod vgg;
+pub mod weights;
 /// Deterministic synthetic weights and images shared with the PyTorch reference.
 pub mod synthetic;
+
+pub use error::{Error, Result};
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,0 +1,358 @@
+//! Gated max-pool: forward hard max-pool, backward of softmax pooling at temperature T
+//! (paper Listing 2, `SurrogateSoftMaxPool2d`).
+//!
+//! Soft pooling of a window W is `Σ_{i∈W} x_i · softmax(x_W / T)_i`. Its windows are taken
+//! exactly as PyTorch's `F.unfold` takes them: with **zero** padding, so padded zeros enter
+//! the softmax (they receive no gradient). The layer is straight-through,
+//!
+//! `hard.detach() + (soft − soft.detach())`,
+//!
+//! so its value is the hard max-pool (padding never wins: hard pooling pads with −∞) and its
+//! gradient is that of the soft pool: ∂soft/∂x_i = w_i (1 + (x_i − soft)/T) for x_i in the window.
+//! In [`GradientMode::Vanilla`] it is a plain max-pool, whose gradient goes to the first maximum
+//! of each window on exact ties (as PyTorch's); the soft gradient splits ties evenly.
+//! Only dilation 1 and `ceil_mode = false` are supported (all torchvision CNNs used here).
+
+use burn::module::Module;
+use burn::tensor::{activation, module::max_pool2d, ops::MaxPoolOptions, ops::PadMode, s, Tensor};
+
+use crate::gate::GradientMode;
+
+/// Configuration of a [`GatedMaxPool2d`] (square kernel, as `nn.MaxPool2d(k, stride, padding)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatedMaxPool2dConfig {
+    /// Kernel size k (k × k windows).
+    pub kernel_size: usize,
+    /// Stride (torchvision's default is the kernel size).
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+}
+
+impl GatedMaxPool2dConfig {
+    /// `nn.MaxPool2d(kernel_size)`: stride = kernel size, no padding.
+    pub fn new(kernel_size: usize) -> Self {
+        Self {
+            kernel_size,
+            stride: kernel_size,
+            padding: 0,
+        }
+    }
+
+    /// Sets the stride.
+    pub fn with_stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Sets the padding.
+    pub fn with_padding(mut self, padding: usize) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// The layer, following `mode`.
+    ///
+    /// # Panics
+    /// If kernel or stride is zero or padding exceeds half the kernel (PyTorch's own rule).
+    #[track_caller]
+    pub fn init(&self, mode: GradientMode) -> GatedMaxPool2d {
+        assert!(self.kernel_size > 0 && self.stride > 0, "kernel and stride must be > 0");
+        assert!(
+            2 * self.padding <= self.kernel_size,
+            "padding {} must be at most half the kernel size {}",
+            self.padding,
+            self.kernel_size
+        );
+        GatedMaxPool2d {
+            kernel_size: self.kernel_size,
+            stride: self.stride,
+            padding: self.padding,
+            mode,
+        }
+    }
+}
+
+/// Max-pool whose backward pass follows a [`GradientMode`] (torchvision's `nn.MaxPool2d` slot).
+#[derive(Module, Debug)]
+pub struct GatedMaxPool2d {
+    /// Kernel size k.
+    pub kernel_size: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding on every side.
+    pub padding: usize,
+    /// How the gradient flows backwards.
+    #[module(skip)]
+    pub mode: GradientMode,
+}
+
+impl GatedMaxPool2d {
+    /// Output spatial size for an input of `h × w`, or `None` if the input is smaller than a
+    /// window.
+    pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        pooled_size(h, w, self.kernel_size, self.stride, self.padding)
+    }
+
+    /// Hard max-pool forward; gradient per [`GradientMode`].
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, h, w]`
+    /// - output: `[batch, channels, (h + 2p − k)/s + 1, (w + 2p − k)/s + 1]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let (k, s, p) = (self.kernel_size, self.stride, self.padding);
+        match self.mode {
+            GradientMode::Excitation { temperature, .. } if x.is_tracked() => {
+                let hard = hard_max_pool2d(x.clone().detach(), k, s, p);
+                let soft = soft_max_pool2d(x, k, s, p, temperature);
+                hard + (soft.clone() - soft.detach())
+            }
+            _ => hard_max_pool2d(x, k, s, p),
+        }
+    }
+}
+
+fn pooled_size(h: usize, w: usize, k: usize, s: usize, p: usize) -> Option<(usize, usize)> {
+    if h + 2 * p < k || w + 2 * p < k {
+        return None;
+    }
+    Some(((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1))
+}
+
+/// PyTorch's `F.max_pool2d(x, k, s, p)` (implicit −∞ padding, floor mode).
+///
+/// # Shapes
+/// - `x`: `[batch, channels, h, w]`; output `[batch, channels, h', w']` as for the layer.
+pub fn hard_max_pool2d(x: Tensor<4>, kernel_size: usize, stride: usize, padding: usize) -> Tensor<4> {
+    max_pool2d(
+        x,
+        MaxPoolOptions::new([kernel_size, kernel_size])
+            .with_stride([stride, stride])
+            .with_padding([padding, padding]),
+    )
+}
+
+/// Softmax pooling at temperature T over `F.unfold` windows (zero padding included):
+/// `Σ_{i∈W} x_i softmax(x_W/T)_i` (paper Listing 2, `SoftMaxPool2d.forward`).
+///
+/// # Shapes
+/// - `x`: `[batch, channels, h, w]`; output `[batch, channels, h', w']` as for the layer.
+///
+/// # Panics
+/// If the padded input is smaller than one window.
+#[track_caller]
+pub fn soft_max_pool2d(
+    x: Tensor<4>,
+    kernel_size: usize,
+    stride: usize,
+    padding: usize,
+    temperature: f64,
+) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let (k, st, p) = (kernel_size, stride, padding);
+    let (oh, ow) = pooled_size(h, w, k, st, p)
+        .unwrap_or_else(|| panic!("input {h}×{w} (padding {p}) is smaller than the {k}×{k} window"));
+    // Zero padding, like F.unfold. (Never −∞: ∞·0 would be NaN in the weighted sum.)
+    let xp = if p > 0 {
+        x.pad([(p, p), (p, p)], PadMode::Constant(0.0))
+    } else {
+        x
+    };
+    let mut windows = Vec::with_capacity(k * k);
+    for a in 0..k {
+        for b in 0..k {
+            windows.push(xp.clone().slice(s![
+                ..,
+                ..,
+                a..a + st * (oh - 1) + 1; st,
+                b..b + st * (ow - 1) + 1; st
+            ]));
+        }
+    }
+    // [batch, channels, k·k, h', w']
+    let stacked: Tensor<5> = Tensor::stack(windows, 2);
+    let weights = activation::softmax(stacked.clone().div_scalar(temperature), 2);
+    (stacked * weights).sum_dim(2).squeeze_dim::<4>(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{tensor_to_vec, BackendKind};
+    use crate::gate::Sigma;
+    use burn::tensor::TensorData;
+
+    /// Deterministic pseudo-random values in [-1, 1) (LCG, seeded).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0) as f32
+            })
+            .collect()
+    }
+
+    /// f64 reference: F.unfold windows with zero padding; returns (soft output, d(Σ g·soft)/dx,
+    /// hard output) for x of shape [c, h, w] (batch 1).
+    #[allow(clippy::type_complexity)]
+    fn reference(
+        x: &[f32],
+        g: &[f32],
+        (c, h, w): (usize, usize, usize),
+        (k, s, p): (usize, usize, usize),
+        t: f64,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (oh, ow) = pooled_size(h, w, k, s, p).unwrap();
+        let mut soft = vec![0.0; c * oh * ow];
+        let mut hard = vec![0.0; c * oh * ow];
+        let mut grad = vec![0.0; c * h * w];
+        for ch in 0..c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    // window entries: (value, Some(flat index) or None for padding)
+                    let mut win = Vec::new();
+                    for a in 0..k {
+                        for b in 0..k {
+                            let r = (i * s + a) as isize - p as isize;
+                            let q = (j * s + b) as isize - p as isize;
+                            if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
+                                let idx = ch * h * w + r as usize * w + q as usize;
+                                win.push((x[idx] as f64, Some(idx)));
+                            } else {
+                                win.push((0.0, None));
+                            }
+                        }
+                    }
+                    let m = win.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = win.iter().map(|v| ((v.0 - m) / t).exp()).sum();
+                    let o: f64 = win.iter().map(|v| v.0 * ((v.0 - m) / t).exp() / z).sum();
+                    let out = ch * oh * ow + i * ow + j;
+                    soft[out] = o;
+                    hard[out] = win
+                        .iter()
+                        .filter(|v| v.1.is_some())
+                        .map(|v| v.0)
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    for (v, idx) in &win {
+                        if let Some(idx) = idx {
+                            let wi = ((v - m) / t).exp() / z;
+                            grad[*idx] += g[out] as f64 * wi * (1.0 + (v - o) / t);
+                        }
+                    }
+                }
+            }
+        }
+        (soft, grad, hard)
+    }
+
+    fn check_against_reference(backend: BackendKind, shape: (usize, usize, usize), ksp: (usize, usize, usize), t: f64) {
+        let dev = backend.autodiff_device();
+        let (c, h, w) = shape;
+        let (k, s, p) = ksp;
+        let x = values(c * h * w, 7 + h as u64);
+        let (oh, ow) = pooled_size(h, w, k, s, p).unwrap();
+        let g = values(c * oh * ow, 99);
+        let (soft_ref, grad_ref, hard_ref) = reference(&x, &g, shape, ksp, t);
+
+        let layer = GatedMaxPool2dConfig::new(k)
+            .with_stride(s)
+            .with_padding(p)
+            .init(GradientMode::excitation(Sigma::Sigmoid, t).unwrap());
+        let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, c, h, w]), &dev).require_grad();
+        let gt = Tensor::<4>::from_data(TensorData::new(g.clone(), [1, c, oh, ow]), &dev);
+        let y = layer.forward(xt.clone());
+        assert_eq!(y.dims(), [1, c, oh, ow]);
+        let yv = tensor_to_vec(y.clone()).unwrap();
+        for (a, b) in yv.iter().zip(&hard_ref) {
+            assert!((*a as f64 - b).abs() < 1e-6, "forward must be the hard max-pool");
+        }
+        let soft = tensor_to_vec(soft_max_pool2d(
+            Tensor::<4>::from_data(TensorData::new(x.clone(), [1, c, h, w]), &dev),
+            k,
+            s,
+            p,
+            t,
+        ))
+        .unwrap();
+        for (a, b) in soft.iter().zip(&soft_ref) {
+            assert!((*a as f64 - b).abs() < 1e-5, "soft pool {a} vs {b}");
+        }
+        let grads = (y * gt).sum().backward();
+        let dx = tensor_to_vec(xt.grad(&grads).unwrap()).unwrap();
+        let scale = grad_ref.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1.0);
+        for (i, (a, b)) in dx.iter().zip(&grad_ref).enumerate() {
+            assert!(
+                (*a as f64 - b).abs() < 3e-5 * scale,
+                "{backend} k{k} s{s} p{p} T={t}: grad[{i}] = {a}, exact {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn soft_gradient_matches_exact_formula() {
+        // torchvision's pools: ResNet/DenseNet 3×3 s2 p1, VGG 2×2 s2; plus an odd size.
+        for t in [0.3, 1.0, 0.05] {
+            check_against_reference(BackendKind::Flex, (2, 7, 6), (3, 2, 1), t);
+            check_against_reference(BackendKind::Flex, (3, 6, 8), (2, 2, 0), t);
+        }
+        check_against_reference(BackendKind::NdArray, (2, 7, 6), (3, 2, 1), 0.3);
+        check_against_reference(BackendKind::Flex, (1, 5, 5), (3, 1, 1), 0.7);
+    }
+
+    /// All-negative input: the padded zeros dominate the soft pool near the border, so the soft
+    /// value there is close to 0 while the hard max ignores the padding.
+    #[test]
+    fn padded_zeros_enter_the_softmax() {
+        let dev = BackendKind::Flex.device();
+        let x: Vec<f32> = vec![-1.0; 16];
+        let xt = Tensor::<4>::from_data(TensorData::new(x, [1, 1, 4, 4]), &dev);
+        let soft = tensor_to_vec(soft_max_pool2d(xt.clone(), 3, 2, 1, 0.1)).unwrap();
+        let hard = tensor_to_vec(hard_max_pool2d(xt, 3, 2, 1)).unwrap();
+        assert_eq!(hard, vec![-1.0; 4]);
+        // Window at (0,0) holds 5 padded zeros and 4 values −1:
+        let e = (-10.0f64).exp();
+        let want = (4.0 * -e) / (5.0 + 4.0 * e);
+        assert!((soft[0] as f64 - want).abs() < 1e-6, "{} vs {want}", soft[0]);
+    }
+
+    /// Exact ties: vanilla gradient goes wholly to the first maximum (PyTorch), the soft one is
+    /// split evenly.
+    #[test]
+    fn ties_first_max_hard_split_soft() {
+        for backend in [BackendKind::Flex, BackendKind::NdArray] {
+            let dev = backend.autodiff_device();
+            let x: Vec<f32> = vec![0.5, 0.5, 0.5, 0.5];
+            let make = || Tensor::<4>::from_data(TensorData::new(x.clone(), [1, 1, 2, 2]), &dev).require_grad();
+            let xt = make();
+            let layer = GatedMaxPool2dConfig::new(2).init(GradientMode::Vanilla);
+            let grads = layer.forward(xt.clone()).sum().backward();
+            let dx = tensor_to_vec(xt.grad(&grads).unwrap()).unwrap();
+            assert_eq!(dx, vec![1.0, 0.0, 0.0, 0.0], "{backend}");
+
+            let xt = make();
+            let layer = GatedMaxPool2dConfig::new(2).init(GradientMode::paper());
+            let grads = layer.forward(xt.clone()).sum().backward();
+            let dx = tensor_to_vec(xt.grad(&grads).unwrap()).unwrap();
+            for d in dx {
+                assert!((d - 0.25).abs() < 1e-6, "{backend}: {d}");
+            }
+        }
+    }
+
+    /// Large values and tiny temperatures give finite values and gradients.
+    #[test]
+    fn large_inputs_stay_finite() {
+        let dev = BackendKind::Flex.autodiff_device();
+        let x: Vec<f32> = vec![1e4, -1e4, 3e3, 0.0, 5.0, 1e4, -2.0, 7.0, 1e-3];
+        let xt = Tensor::<4>::from_data(TensorData::new(x, [1, 1, 3, 3]), &dev).require_grad();
+        let layer = GatedMaxPool2dConfig::new(3).with_stride(2).with_padding(1).init(
+            GradientMode::excitation(Sigma::Sigmoid, 1e-3).unwrap(),
+        );
+        let y = layer.forward(xt.clone());
+        let grads = y.clone().sum().backward();
+        let dx = tensor_to_vec(xt.grad(&grads).unwrap()).unwrap();
+        assert!(tensor_to_vec(y).unwrap().iter().all(|v| v.is_finite()));
+        assert!(dx.iter().all(|v| v.is_finite()), "{dx:?}");
+    }
+}

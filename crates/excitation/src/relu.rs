@@ -1,0 +1,153 @@
+//! Gated ReLU: forward ReLU, backward multiplied by σ(z/T) (paper Listing 1, `TwoWayReLU`).
+//!
+//! The paper's excitation pullback replaces each ReLU derivative 1[z > 0] by the gate
+//! σ(z/T) (Eq. 6 with Γ-gating). Here it is written straight-through, so it works on every
+//! backend with autodiff:
+//!
+//! `relu(z).detach() + (z − z.detach()) · σ(z.detach()/T)`
+//!
+//! whose value is exactly relu(z) (the second term is exactly zero) and whose derivative with
+//! respect to z is exactly σ(z/T). In [`GradientMode::Vanilla`] it is a plain ReLU, whose
+//! derivative is 1[z > 0] (0 at z = 0, as in PyTorch).
+
+use burn::module::Module;
+use burn::tensor::{activation, Tensor};
+
+use crate::gate::GradientMode;
+
+/// ReLU whose backward pass follows a [`GradientMode`] (torchvision's `nn.ReLU` slot).
+#[derive(Module, Debug, Default)]
+pub struct GatedRelu {
+    /// How the gradient flows backwards.
+    #[module(skip)]
+    pub mode: GradientMode,
+}
+
+impl GatedRelu {
+    /// A gated ReLU following `mode`.
+    pub fn new(mode: GradientMode) -> Self {
+        Self { mode }
+    }
+
+    /// relu(z), with the backward pass of [`gated_relu`].
+    ///
+    /// # Shapes
+    /// - `z`: any shape; output: same shape.
+    pub fn forward<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
+        gated_relu(z, self.mode)
+    }
+}
+
+/// relu(z) whose derivative is 1[z > 0] (`Vanilla`) or σ(z/T) (`Excitation`).
+///
+/// When `z` carries no autodiff graph the plain ReLU is returned (same value, no extra work).
+///
+/// # Shapes
+/// - `z`: any shape; output: same shape.
+pub fn gated_relu<const D: usize>(z: Tensor<D>, mode: GradientMode) -> Tensor<D> {
+    match mode {
+        GradientMode::Excitation { sigma, temperature } if z.is_tracked() => {
+            let z_const = z.clone().detach();
+            let gate = sigma.gate(z_const.clone(), temperature);
+            let value = activation::relu(z_const.clone());
+            value + (z - z_const) * gate
+        }
+        _ => activation::relu(z),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{tensor_to_vec, BackendKind};
+    use crate::gate::Sigma;
+    use burn::tensor::TensorData;
+
+    fn inputs() -> Vec<f32> {
+        vec![
+            -3.0, -1.2, -0.31, -0.02, 0.0, 0.015, 0.29, 0.7, 1.9, 4.5, -20.0, 20.0,
+        ]
+    }
+
+    /// Forward is exactly relu; the gradient of Σ z·g (g random weights) is g·σ(z/T).
+    #[test]
+    fn excitation_gradient_is_sigma_exactly() {
+        for backend in [BackendKind::Flex, BackendKind::NdArray] {
+            let dev = backend.autodiff_device();
+            let x = inputs();
+            let n = x.len();
+            let g: Vec<f32> = (0..n).map(|i| 0.5 + 0.1 * i as f32).collect();
+            for sigma in Sigma::ALL {
+                for t in [0.05, 0.3, 2.0] {
+                    let mode = GradientMode::excitation(sigma, t).unwrap();
+                    let z = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev)
+                        .require_grad();
+                    let gw = Tensor::<1>::from_data(TensorData::new(g.clone(), [n]), &dev);
+                    let y = gated_relu(z.clone(), mode);
+                    let yv = tensor_to_vec(y.clone()).unwrap();
+                    for (a, b) in yv.iter().zip(&x) {
+                        assert_eq!(*a, b.max(0.0), "forward must be relu exactly");
+                    }
+                    let grads = (y * gw).sum().backward();
+                    let dz = tensor_to_vec(z.grad(&grads).unwrap()).unwrap();
+                    // Same op on the same backend: bitwise equal to g·σ(z/T).
+                    let zc = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev);
+                    let gw = Tensor::<1>::from_data(TensorData::new(g.clone(), [n]), &dev);
+                    let want = tensor_to_vec(sigma.gate(zc, t) * gw).unwrap();
+                    assert_eq!(dz, want, "{backend} {sigma} T={t}");
+                    // And against the f64 formula.
+                    for i in 0..n {
+                        let r = g[i] as f64 * sigma.eval(x[i] as f64 / t);
+                        assert!(
+                            (dz[i] as f64 - r).abs() <= 1e-6 * (1.0 + r.abs()),
+                            "{backend} {sigma} T={t} z={} got {} want {r}",
+                            x[i],
+                            dz[i]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vanilla_gradient_is_step_with_zero_at_zero() {
+        let dev = BackendKind::Flex.autodiff_device();
+        let x = inputs();
+        let n = x.len();
+        let z = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev).require_grad();
+        let layer = GatedRelu::new(GradientMode::Vanilla);
+        let grads = layer.forward(z.clone()).sum().backward();
+        let dz = tensor_to_vec(z.grad(&grads).unwrap()).unwrap();
+        for (d, v) in dz.iter().zip(&x) {
+            assert_eq!(*d, if *v > 0.0 { 1.0 } else { 0.0 }, "at z = {v}");
+        }
+    }
+
+    /// As T → 0 the gate tends to the step (away from z = 0).
+    #[test]
+    fn small_temperature_gate_tends_to_step() {
+        let dev = BackendKind::Flex.autodiff_device();
+        let x: Vec<f32> = vec![-0.5, -0.01, 0.01, 0.5];
+        let z = Tensor::<1>::from_data(TensorData::new(x.clone(), [4]), &dev).require_grad();
+        let mode = GradientMode::excitation(Sigma::Sigmoid, 1e-4).unwrap();
+        let grads = gated_relu(z.clone(), mode).sum().backward();
+        let dz = tensor_to_vec(z.grad(&grads).unwrap()).unwrap();
+        // σ(±100) = 1 − σ(∓100) ≈ 3.7e−44 from the step.
+        for (d, want) in dz.iter().zip([0.0, 0.0, 1.0, 1.0]) {
+            assert!((d - want).abs() < 1e-30, "{dz:?}");
+        }
+    }
+
+    /// Without autodiff the layer is a plain ReLU.
+    #[test]
+    fn untracked_input_is_plain_relu() {
+        let dev = BackendKind::Flex.device();
+        let x = inputs();
+        let n = x.len();
+        let z = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev);
+        let y = tensor_to_vec(GatedRelu::new(GradientMode::paper()).forward(z)).unwrap();
+        let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+        assert_eq!(y, want);
+    }
+}
