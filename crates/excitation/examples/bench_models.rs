@@ -1,0 +1,314 @@
+//! Benchmark of the excitation models against PyTorch (issue 3, item 7).
+//!
+//! For each model (resnet50, vgg11_bn, densenet121) and batch size (1, 5) at 224×224: one
+//! forward pass, one vanilla input gradient, one excitation pullback (paper mode: sigmoid gate,
+//! T = 0.3, soft max-pool) and one 10-step projected gradient ascent (α = 20, ε = 100), on each
+//! requested backend, side by side with `tools/reference/bench_torch.py` (spawned by this
+//! binary, same machine, same run), printed as ratios, with the peak resident memory of each
+//! (model, batch) combination (VmHWM, reset through `/proc/self/clear_refs` between combos; the
+//! Python side measures itself the same way).
+//!
+//! ```sh
+//! cargo build --release -p excitation --example bench_models
+//! target/release/examples/bench_models --backends flex,ndarray --skip-slow \
+//!     --python /work/pyref/bin/python --json bench.json
+//! ```
+//!
+//! Flags (all optional):
+//! `--models a,b` `--batches 1,5` `--backends flex,ndarray[,wgpu]`
+//! `--ops forward,vanilla,pullback,ascent10` `--repeats N` (timed runs after one warm-up; the
+//! ascent runs once) `--size S` `--python PATH` (default `python3`) `--torch-script PATH`
+//! (default `tools/reference/bench_torch.py`) `--torch-device cpu|cuda` `--torch-threads N`
+//! (default: the number of CPUs, like rayon) `--no-torch` `--skip-slow` (skip the backward-pass
+//! operations on ndarray, ~35 s per ResNet50 image) `--json PATH` (write all numbers).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use excitation::ascent::{ascent, AscentConfig};
+use excitation::backend::{tensor_to_vec, BackendKind};
+use excitation::classifier::Classifier;
+use excitation::densenet::DenseNetConfig;
+use excitation::gate::GradientMode;
+use excitation::pullback::{excitation_pullback, vanilla_gradient, Targets};
+use excitation::resnet::ResNetConfig;
+use excitation::synthetic::synthetic_images;
+use excitation::vgg::VggConfig;
+use serde_json::{json, Value};
+
+const OPS: [&str; 4] = ["forward", "vanilla", "pullback", "ascent10"];
+
+#[derive(Debug, Clone)]
+struct Options {
+    models: Vec<String>,
+    batches: Vec<usize>,
+    backends: Vec<BackendKind>,
+    ops: Vec<String>,
+    repeats: usize,
+    size: usize,
+    python: String,
+    torch_script: String,
+    torch_device: String,
+    torch_threads: usize,
+    no_torch: bool,
+    skip_slow: bool,
+    json: Option<String>,
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+}
+
+fn parse_args() -> Result<Options, String> {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut o = Options {
+        models: list("resnet50,vgg11_bn,densenet121"),
+        batches: vec![1, 5],
+        backends: vec![BackendKind::Flex, BackendKind::NdArray],
+        ops: OPS.iter().map(|s| s.to_string()).collect(),
+        repeats: 3,
+        size: 224,
+        python: "python3".into(),
+        torch_script: "tools/reference/bench_torch.py".into(),
+        torch_device: "cpu".into(),
+        torch_threads: std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(cpus),
+        no_torch: false,
+        skip_slow: false,
+        json: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String, what: &str| v.parse::<usize>().map_err(|_| format!("{what}: `{v}` is not a number"));
+        match flag.as_str() {
+            "--models" => o.models = list(&value()?),
+            "--batches" => {
+                o.batches = list(&value()?).into_iter().map(|b| num(b, "--batches")).collect::<Result<_, _>>()?
+            }
+            "--backends" => {
+                o.backends = list(&value()?)
+                    .iter()
+                    .map(|b| BackendKind::parse(b).map_err(|e| e.to_string()))
+                    .collect::<Result<_, _>>()?
+            }
+            "--ops" => o.ops = list(&value()?),
+            "--repeats" => o.repeats = num(value()?, "--repeats")?.max(1),
+            "--size" => o.size = num(value()?, "--size")?,
+            "--python" => o.python = value()?,
+            "--torch-script" => o.torch_script = value()?,
+            "--torch-device" => o.torch_device = value()?,
+            "--torch-threads" => o.torch_threads = num(value()?, "--torch-threads")?,
+            "--no-torch" => o.no_torch = true,
+            "--skip-slow" => o.skip_slow = true,
+            "--json" => o.json = Some(value()?),
+            "-h" | "--help" => {
+                println!("{}", include_str!("bench_models.rs").lines().take_while(|l| l.starts_with("//!")).map(|l| l.trim_start_matches("//!").trim_start()).collect::<Vec<_>>().join("\n"));
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown flag `{other}` (see --help)")),
+        }
+    }
+    for op in &o.ops {
+        if !OPS.contains(&op.as_str()) {
+            return Err(format!("unknown op `{op}`: expected some of {OPS:?}"));
+        }
+    }
+    for m in &o.models {
+        if !["resnet50", "vgg11_bn", "densenet121"].contains(&m.as_str()) {
+            return Err(format!("unknown model `{m}`: expected resnet50, vgg11_bn or densenet121"));
+        }
+    }
+    for b in &o.backends {
+        if !b.is_available() {
+            return Err(format!("backend `{b}` is not compiled in (rebuild with `--features wgpu`)"));
+        }
+    }
+    Ok(o)
+}
+
+/// VmHWM or VmRSS of this process in MiB.
+fn vm_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Resets the resident-set high-water mark (Linux ≥ 4.0).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs one operation to completion (results read back to the host, which also synchronises
+/// a GPU device).
+fn run_op<M: Classifier>(op: &str, model: &M, x: &Tensor<4>, targets: &[usize], ad: &Device) -> f32 {
+    let rows = Targets::PerImage(targets.to_vec());
+    let batch = targets.len();
+    let out = match op {
+        "forward" => tensor_to_vec(model.forward(x.clone())),
+        "vanilla" => vanilla_gradient(model, x.clone(), &rows, batch, ad).and_then(|p| tensor_to_vec(p.gradients)),
+        "pullback" => excitation_pullback(model, GradientMode::paper(), x.clone(), &rows, batch, ad)
+            .and_then(|p| tensor_to_vec(p.gradients)),
+        "ascent10" => {
+            let mut m = model.clone();
+            m.set_gradient_mode(GradientMode::paper()).expect("paper mode");
+            let config = AscentConfig { steps: 10, ..AscentConfig::default() };
+            ascent(&m, x.clone(), targets, &config, ad).and_then(|a| tensor_to_vec(a.last().clone()))
+        }
+        _ => unreachable!("validated op"),
+    };
+    let v = out.unwrap_or_else(|e| panic!("{op} failed: {e}"));
+    v[0]
+}
+
+fn bench_model<M: Classifier>(model: &M, name: &str, backend: BackendKind, o: &Options, rows: &mut Vec<Value>) {
+    let device = backend.device();
+    let ad = backend.autodiff_device();
+    for &batch in &o.batches {
+        let x = Tensor::<4>::from_data(TensorData::new(synthetic_images([batch, 3, o.size, o.size]), [batch, 3, o.size, o.size]), &device);
+        let targets: Vec<usize> = (0..batch).map(|i| i * 7 % 1000).collect();
+        let reset = reset_peak();
+        for op in &o.ops {
+            if o.skip_slow && backend == BackendKind::NdArray && op != "forward" {
+                continue;
+            }
+            let runs: Vec<(bool, usize)> = if op == "ascent10" { vec![(false, 1)] } else { vec![(true, 1), (false, o.repeats)] };
+            let mut times = Vec::new();
+            for (warm, n) in runs {
+                for _ in 0..n {
+                    let t0 = Instant::now();
+                    let first = run_op(op, model, &x, &targets, &ad);
+                    let dt = t0.elapsed().as_secs_f64();
+                    assert!(first.is_finite(), "{name} {op}: non-finite output");
+                    if !warm {
+                        times.push(dt);
+                    }
+                }
+            }
+            let s = median(times.clone());
+            eprintln!("{backend} {name} b{batch} {op}: {s:.4} s");
+            rows.push(json!({"impl": backend.name(), "model": name, "batch": batch, "op": op, "seconds": s,
+                             "min_seconds": times.iter().cloned().fold(f64::INFINITY, f64::min), "repeats": times.len()}));
+        }
+        rows.push(json!({"impl": backend.name(), "model": name, "batch": batch, "op": "peak_memory",
+                         "peak_rss_mib": vm_mib("VmHWM:").unwrap_or(f64::NAN), "peak_reset": reset}));
+    }
+}
+
+fn run_rust(o: &Options) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for &backend in &o.backends {
+        let device = backend.device();
+        for name in &o.models {
+            let mode = GradientMode::Vanilla;
+            match name.as_str() {
+                "resnet50" => bench_model(&ResNetConfig::resnet50().init(&device, mode).expect("resnet50"), name, backend, o, &mut rows),
+                "vgg11_bn" => bench_model(&VggConfig::vgg11_bn().init(&device, mode).expect("vgg11_bn"), name, backend, o, &mut rows),
+                "densenet121" => bench_model(&DenseNetConfig::densenet121().init(&device, mode).expect("densenet121"), name, backend, o, &mut rows),
+                _ => unreachable!("validated model"),
+            }
+        }
+    }
+    rows
+}
+
+fn run_torch(o: &Options) -> Result<Value, String> {
+    let out = Command::new(&o.python)
+        .arg(&o.torch_script)
+        .args(["--models", &o.models.join(","), "--batches", &o.batches.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",")])
+        .args(["--ops", &o.ops.join(","), "--size", &o.size.to_string(), "--repeats", &o.repeats.to_string()])
+        .args(["--device", &o.torch_device, "--threads", &o.torch_threads.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run `{} {}`: {e} (use --python PATH or --no-torch)", o.python, o.torch_script))?;
+    if !out.status.success() {
+        return Err(format!("`{} {}` failed with {}", o.python, o.torch_script, out.status));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("bench_torch.py printed no JSON: {e}"))
+}
+
+fn main() {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench_models: {e}");
+            std::process::exit(2);
+        }
+    };
+    let load_before = load_average();
+    let torch = if o.no_torch {
+        None
+    } else {
+        match run_torch(&o) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("bench_models: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    let rust = run_rust(&o);
+    let load_after = load_average();
+
+    // (model, batch, op) -> impl -> seconds / MiB
+    let mut table: BTreeMap<(String, usize, String), BTreeMap<String, f64>> = BTreeMap::new();
+    let mut add = |impl_name: &str, r: &Value| {
+        let key = (r["model"].as_str().unwrap().to_string(), r["batch"].as_u64().unwrap() as usize, r["op"].as_str().unwrap().to_string());
+        let v = if r["op"] == "peak_memory" { r["peak_rss_mib"].as_f64() } else { r["seconds"].as_f64() };
+        table.entry(key).or_default().insert(impl_name.to_string(), v.unwrap_or(f64::NAN));
+        if let Some(c) = r["cuda_peak_mib"].as_f64() {
+            let key = (r["model"].as_str().unwrap().to_string(), r["batch"].as_u64().unwrap() as usize, "cuda_peak_memory".to_string());
+            table.entry(key).or_default().insert(impl_name.to_string(), c);
+        }
+    };
+    let torch_name = format!("torch-{}", o.torch_device);
+    if let Some(t) = &torch {
+        for r in t["results"].as_array().into_iter().flatten() {
+            add(&torch_name, r);
+        }
+    }
+    for r in &rust {
+        add(r["impl"].as_str().unwrap(), r);
+    }
+    let impls: Vec<String> = o.backends.iter().map(|b| b.name().to_string()).collect();
+    println!("# excitation benchmark: {}x{} images, {} CPUs, torch threads {}, repeats {} (median), load avg before {load_before} / after {load_after}",
+        o.size, o.size, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.torch_threads, o.repeats);
+    if let Some(t) = &torch {
+        println!("# torch {} on {}", t["torch"].as_str().unwrap_or("?"), t["device"].as_str().unwrap_or("?"));
+    }
+    let mut header = format!("| model | batch | op | {torch_name} |");
+    for i in &impls {
+        header += &format!(" {i} | {i}/torch |");
+    }
+    println!("{header}");
+    println!("|{}", "---|".repeat(4 + 2 * impls.len()));
+    for ((model, batch, op), vals) in &table {
+        let unit = if op.contains("memory") { " MiB" } else { " s" };
+        let t = vals.get(&torch_name).copied();
+        let fmt = |v: f64| if op.contains("memory") { format!("{v:.0}{unit}") } else { format!("{v:.3}{unit}") };
+        let mut line = format!("| {model} | {batch} | {op} | {} |", t.map(fmt).unwrap_or_else(|| "–".into()));
+        for i in &impls {
+            match (vals.get(i), t) {
+                (Some(&v), Some(t)) => line += &format!(" {} | {:.2}× |", fmt(v), v / t),
+                (Some(&v), None) => line += &format!(" {} | – |", fmt(v)),
+                (None, _) => line += " skipped | – |",
+            }
+        }
+        println!("{line}");
+    }
+    if let Some(path) = &o.json {
+        let doc = json!({"options": format!("{o:?}"), "load_before": load_before, "load_after": load_after, "torch": torch, "rust": rust});
+        std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap()).unwrap_or_else(|e| eprintln!("cannot write {path}: {e}"));
+    }
+}
