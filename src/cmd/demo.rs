@@ -28,7 +28,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "curtain-demo")]
     pub out: PathBuf,
     /// Temperature T of the excitation σ(z/T) (the paper's 0.3).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Explain this class for every image (default: each image's true class).
     #[arg(long)]
