@@ -1,21 +1,61 @@
-//! `curtain`: command-line tool.
+//! `curtain`: the path-space theory of ReLU networks and excitation pullbacks from the
+//! command line — the paper's visualisations on torchvision's ImageNet models (excitation
+//! pullbacks, Figure 2; projected gradient ascent, Figures 1, 3, 4; temperature sweeps),
+//! a built-in demo, and the gate-stability experiments.
+//!
+//! Adding a subcommand: one file in `src/cmd/` with an `Args` struct and a `run` function,
+//! one variant in [`Command`] and one arm in [`main`].
 
 mod cmd;
+mod error;
+mod inputs;
+mod model;
+mod npy;
+mod outputs;
+mod predict;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Path-space theory of ReLU networks and excitation pullbacks.
-#[derive(Parser, Debug)]
-#[command(name = "curtain", version, about)]
+/// Excitation pullbacks of ReLU networks: "Pulling Back the Curtain on ReLU Networks".
+#[derive(Debug, Parser)]
+#[command(name = "curtain", version, about, long_about = "\
+Excitation pullbacks of ReLU networks (Satkiewicz, \"Pulling Back the Curtain on ReLU \
+Networks\"): the backward pass with every ReLU derivative replaced by σ(z/T) and every \
+max-pool by a soft max-pool, which turns noisy input gradients into perceptually aligned \
+explanations.
+
+Start here (offline, seconds):
+  curtain demo
+
+With torchvision's weights and Imagenette's val split:
+  curtain weights fetch resnet50
+  curtain pullback --images imagenette2/val --limit 5 --out fig2
+  curtain ascent   --images imagenette2/val --limit 5 --out fig1
+
+Every image command writes figures (PNG or SVG), the raw tensors behind them (.npy) and a \
+summary.json into --out. See docs/cli/ for a page per command.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Explain the built-in Fashion-MNIST CNN: excitation pullbacks vs gradients, and ascent.
     Demo(cmd::demo::DemoArgs),
+    /// Excitation pullbacks and vanilla gradients of target logits (Figure 2).
+    Pullback(cmd::pullback::PullbackArgs),
+    /// Projected gradient ascent along pullbacks: perturbed images and differences
+    /// (Figures 1, 3, 4).
+    Ascent(cmd::ascent::AscentArgs),
+    /// One image's pullback across temperatures, in one figure, with similarity curves.
+    Sweep(cmd::sweep::SweepArgs),
+    /// Download torchvision's checkpoints, or check a local one.
+    Weights(cmd::weights::WeightsArgs),
+    /// List or search the ImageNet class names.
+    Classes(cmd::classes::ClassesArgs),
     /// Data sets for the experiments.
     #[command(subcommand)]
     Data(cmd::data::DataCmd),
@@ -26,16 +66,24 @@ enum Command {
     Stability(cmd::stability::StabilityCmd),
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Demo(a) => cmd::demo::run(a),
-        Command::Data(c) => cmd::data::run(c),
-        Command::Train(a) => cmd::train::run(a),
-        Command::Stability(c) => cmd::stability::run(c),
+    let result: cmd::CmdResult = match cli.command {
+        Command::Demo(a) => cmd::demo::run(&a),
+        Command::Pullback(a) => a.run().map_err(Into::into),
+        Command::Ascent(a) => a.run().map_err(Into::into),
+        Command::Sweep(a) => a.run().map_err(Into::into),
+        Command::Weights(a) => a.run().map_err(Into::into),
+        Command::Classes(a) => a.run().map_err(Into::into),
+        Command::Data(c) => cmd::data::run(&c),
+        Command::Train(a) => cmd::train::run(&a),
+        Command::Stability(c) => cmd::stability::run(&c),
     };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -62,14 +62,38 @@ impl std::fmt::Display for WeightProblem {
 }
 
 fn list_problems(problems: &[WeightProblem]) -> String {
-    const SHOWN: usize = 12;
+    // A few of each kind, so a file for another model shows both what is missing and
+    // what is extra.
+    const SHOWN_PER_KIND: usize = 6;
+    let kind = |p: &WeightProblem| match p {
+        WeightProblem::Missing { .. } => 0,
+        WeightProblem::Unexpected { .. } => 1,
+        WeightProblem::Shape { .. } => 2,
+        WeightProblem::Dtype { .. } => 3,
+    };
+    let mut counts = [0usize; 4];
     let mut s = String::new();
-    for p in problems.iter().take(SHOWN) {
-        s.push_str("\n  - ");
-        s.push_str(&p.to_string());
+    for p in problems {
+        let k = kind(p);
+        counts[k] += 1;
+        if counts[k] <= SHOWN_PER_KIND {
+            s.push_str("\n  - ");
+            s.push_str(&p.to_string());
+        }
     }
-    if problems.len() > SHOWN {
-        s.push_str(&format!("\n  … and {} more", problems.len() - SHOWN));
+    let hidden: usize = counts.iter().map(|c| c.saturating_sub(SHOWN_PER_KIND)).sum();
+    if hidden > 0 {
+        s.push_str(&format!("\n  … and {hidden} more"));
+    }
+    s.push_str(&format!(
+        "\n  ({} missing, {} unexpected, {} wrong shape, {} wrong type)",
+        counts[0], counts[1], counts[2], counts[3]
+    ));
+    if counts[0] > 0 && counts[1] > 0 {
+        s.push_str(
+            "\n  Keys both missing and unexpected usually mean the file is for another \
+             architecture: check the model name (e.g. --model) against the checkpoint.",
+        );
     }
     s
 }

@@ -232,7 +232,7 @@ fn ascent_writes_images_and_differences() {
     ok(&[
         "ascent", "--model", "tiny-vgg", "--weights", weights.to_str().unwrap(),
         "--images", images.to_str().unwrap(), "--classes", "0,7", "--steps", "2",
-        "--eps", "30", "--limit", "2", "--out", out.to_str().unwrap(),
+        "--alpha", "5", "--eps", "8", "--limit", "2", "--out", out.to_str().unwrap(),
     ]);
     let s = summary(&out);
     let cell = 3 * 224 * 224;
@@ -247,7 +247,7 @@ fn ascent_writes_images_and_differences() {
                 let d = &diffs[(i * 3 + j) * cell..(i * 3 + j + 1) * cell];
                 assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)), "clamped to [-1, 1]");
                 let norm: f64 = x.iter().zip(orig).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
-                assert!(norm <= 30.0 * 1.0001 && norm > 1.0, "‖x − x0‖ = {norm} within ε = 30");
+                assert!(norm <= 8.0 * 1.0001 && norm > 1.0, "‖x − x0‖ = {norm} within ε = 8");
                 for k in (0..cell).step_by(997) {
                     assert!((d[k] - (x[k] - orig[k])).abs() < 1e-6);
                 }
@@ -259,8 +259,17 @@ fn ascent_writes_images_and_differences() {
         }
         let rows = s["results"][g].as_array().unwrap();
         assert_eq!(rows.len(), 4);
-        assert!(rows.iter().all(|r| r["target_logit_after"].as_f64().unwrap() > r["target_logit_before"].as_f64().unwrap()),
-            "the ascent raises the target logit: {rows:?}");
+        // Short steps along the gradient raise the target logit; the excitation pullback is
+        // not the gradient, so it is only required to raise it on average.
+        let rises: Vec<f64> = rows
+            .iter()
+            .map(|r| r["target_logit_after"].as_f64().unwrap() - r["target_logit_before"].as_f64().unwrap())
+            .collect();
+        if g == "vanilla" {
+            assert!(rises.iter().all(|&d| d > 0.0), "vanilla ascent raises every target logit: {rows:?}");
+        } else {
+            assert!(rises.iter().sum::<f64>() > 0.0, "excitation ascent raises the target logits on average: {rows:?}");
+        }
     }
     let (_, e) = read_npy(&out.join("ascent-excitation-images.npy"));
     let (_, v) = read_npy(&out.join("ascent-vanilla-images.npy"));
@@ -439,7 +448,9 @@ fn weights_fetch_from_loopback_and_import() {
     let out = ok(&["weights", "import", weights.to_str().unwrap(), "--model", "tiny-resnet"]);
     assert!(out.contains("loads into tiny-resnet"), "{out}");
     let e = fails(&["weights", "import", weights.to_str().unwrap(), "--model", "tiny-vgg"]);
-    assert!(e.contains("features.0.weight") || e.contains("missing"), "{e}");
+    assert!(e.contains("missing `classifier.0.weight`"), "{e}");
+    assert!(e.contains("unexpected `conv1.weight`"), "{e}");
+    assert!(e.contains("another architecture"), "{e}");
     let e = fails(&["weights", "import", dir.path().join("nope.pth").to_str().unwrap()]);
     assert!(e.contains("nope.pth") && e.contains("not a file"), "{e}");
 }

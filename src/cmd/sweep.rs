@@ -7,7 +7,7 @@
 use clap::Args;
 use excitation::backend::tensor_to_vec;
 use excitation::classifier::Classifier;
-use excitation::gate::{Gated, GradientMode};
+use excitation::gate::GradientMode;
 use excitation::imagenet::classes::parse_class;
 use excitation::imagenet::images::{ImageSet, INPUT_SIZE};
 use excitation::pullback::{pullback, Targets};

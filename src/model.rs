@@ -173,7 +173,7 @@ impl ModelArgs {
 pub struct GateArgs {
     /// Temperature T of the excitation gates σ(z/T) and of the soft max-pool. The paper
     /// uses 0.3; T in [0.15, 0.5] looks alike, T → 0 tends to the vanilla gradient.
-    #[arg(long, default_value_t = 0.3, value_name = "T")]
+    #[arg(long, default_value_t = 0.3, value_name = "T", allow_negative_numbers = true)]
     pub temperature: f64,
 
     /// Gate function σ: `sigmoid` (the paper), `normal-cdf` or `softsign`.

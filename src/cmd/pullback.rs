@@ -6,7 +6,6 @@ use burn::tensor::Tensor;
 use clap::Args;
 use excitation::backend::tensor_to_vec;
 use excitation::classifier::Classifier;
-use excitation::gate::Gated;
 use excitation::imagenet::images::{ImageSet, INPUT_SIZE};
 use excitation::pullback::{pullback, Targets};
 use serde_json::{json, Value};

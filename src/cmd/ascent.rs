@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use excitation::ascent::{ascent_step, AscentConfig, AscentObjective};
 use excitation::backend::tensor_to_vec;
 use excitation::classifier::Classifier;
-use excitation::gate::{Gated, GradientMode};
+use excitation::gate::GradientMode;
 use excitation::imagenet::images::{ImageSet, INPUT_SIZE};
 use serde_json::{json, Value};
 
@@ -69,12 +69,12 @@ pub struct AscentArgs {
     pub steps: usize,
 
     /// Step length α (L2 norm of each step before projection).
-    #[arg(long, default_value_t = 20.0, value_name = "ALPHA")]
+    #[arg(long, default_value_t = 20.0, value_name = "ALPHA", allow_negative_numbers = true)]
     pub alpha: f64,
 
     /// Radius ε of the L2 ball around the original image (a 224×224 RGB image in [-1, 1]
     /// has norm up to about 388).
-    #[arg(long, default_value_t = 100.0, value_name = "EPS")]
+    #[arg(long, default_value_t = 100.0, value_name = "EPS", allow_negative_numbers = true)]
     pub eps: f64,
 
     /// What the ascent increases.
