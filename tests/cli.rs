@@ -454,3 +454,73 @@ fn weights_fetch_from_loopback_and_import() {
     let e = fails(&["weights", "import", dir.path().join("nope.pth").to_str().unwrap()]);
     assert!(e.contains("nope.pth") && e.contains("not a file"), "{e}");
 }
+
+/// Several `--images` paths and `--per-folder` on an ImageFolder tree; the `.npy` holds
+/// exactly what the library computes for the same image, weights and class.
+#[test]
+fn several_image_paths_per_folder_cap_and_values_match_the_library() {
+    use burn::tensor::{Tensor, TensorData};
+    use excitation::classifier::Classifier;
+    use excitation::gate::Gated;
+    use excitation::pullback::{pullback, Targets};
+
+    let dir = tempfile::tempdir().unwrap();
+    let weights = write_weights(dir.path(), "tiny-vgg", 8);
+    let images = write_images(dir.path());
+    // An ImageFolder tree: two classes, two images each.
+    let tree = dir.path().join("tree");
+    for class in ["n01", "n02"] {
+        std::fs::create_dir_all(tree.join(class)).unwrap();
+        for f in ["a_landscape.png", "b_square.png"] {
+            std::fs::copy(images.join(f), tree.join(class).join(f)).unwrap();
+        }
+    }
+    let out = dir.path().join("out");
+    let w = weights.to_str().unwrap();
+    let o = out.to_str().unwrap();
+    ok(&[
+        "pullback", "--model", "tiny-vgg", "--weights", w, "--images", tree.to_str().unwrap(),
+        "--per-folder", "1", "--classes", "3", "--gradient", "excitation", "--out", o,
+    ]);
+    let s = summary(&out);
+    let folders: Vec<&str> = s["images"].as_array().unwrap().iter().map(|i| i["folder"].as_str().unwrap()).collect();
+    assert_eq!(folders, ["n01", "n02"]);
+    // Two files named directly, in the order given.
+    let c_grey = images.join("c_grey.png");
+    let b_square = images.join("b_square.png");
+    ok(&[
+        "pullback", "--model", "tiny-vgg", "--weights", w, "--images", c_grey.to_str().unwrap(),
+        b_square.to_str().unwrap(), "--classes", "3", "--gradient", "excitation", "--temperature", "0.5",
+        "--out", o,
+    ]);
+    let s = summary(&out);
+    let names: Vec<&str> = s["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["c_grey", "b_square"]);
+    let (shape, values) = read_npy(&out.join("pullback-excitation.npy"));
+    assert_eq!(shape, [2, 2, 3, 224, 224]);
+    // The same pullback computed in-process through the library.
+    let device = Device::flex();
+    let mut model = VggConfig::tiny(true).init(&device, GradientMode::Vanilla).unwrap();
+    excitation::weights::load_weights(&mut model, &weights).unwrap();
+    model.set_gradient_mode(GradientMode::excitation(excitation::gate::Sigma::Sigmoid, 0.5).unwrap()).unwrap();
+    let img = excitation::imagenet::images::load_image(&b_square).unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(img.pixels.clone(), [1, 3, 224, 224]), &device);
+    assert_eq!(model.num_classes(), 10);
+    let p = pullback(&model, x, &Targets::PerImage(vec![3]), 1, &device.clone().autodiff()).unwrap();
+    let expected = p.gradients.into_data().try_to_vec::<f32>().unwrap();
+    let cell = 3 * 224 * 224;
+    // Row 1 (b_square): column 0 is the image, column 1 the pullback.
+    assert_eq!(&values[2 * cell..3 * cell], &img.pixels[..]);
+    let got = &values[3 * cell..4 * cell];
+    let max_err = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let scale = expected.iter().map(|v| v.abs()).fold(0f32, f32::max);
+    assert!(scale > 0.0 && max_err <= 1e-6 * scale, "max error {max_err} vs scale {scale}");
+    // Nothing readable: a clear error.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("x.png"), b"not a png").unwrap();
+    let e = fails(&["pullback", "--model", "tiny-vgg", "--weights", w, "--images", empty.to_str().unwrap(), "--out", o]);
+    assert!(e.contains("--images") && e.contains("no readable image"), "{e}");
+    let e = fails(&["pullback", "--model", "tiny-vgg", "--weights", w, "--images", tree.to_str().unwrap(), "--per-folder", "0", "--out", o]);
+    assert!(e.contains("--per-folder"), "{e}");
+}
