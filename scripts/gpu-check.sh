@@ -6,11 +6,15 @@
 #
 #   1. On a machine with Rust (and the network, for crates), build the bundle:
 #          scripts/gpu-check.sh --build            # -> target/gpu-bundle/{parity,bench_models}
-#      (release binaries with `--features wgpu`; a separate CARGO_TARGET_DIR is respected).
+#      (release binaries with `--features wgpu`; a separate CARGO_TARGET_DIR is respected),
+#      also packed as target/gpu-bundle.tar.xz (the stripped binaries are ~100 MB, the
+#      archive a fraction of that, so it fits a 64 MiB transfer limit such as the device
+#      tool's `carry`).
 #
 #   2. On the GPU machine (torch + torchvision, no network, no Rust), from the repository root
 #      with target/gpu-bundle/ copied over:
 #          scripts/gpu-check.sh [--out DIR] [--python python3] [--quick]
+#      (if only target/gpu-bundle.tar.xz was copied, it is unpacked first).
 #      runs the parity tests on wgpu (fixtures from crates/excitation/tests/fixtures/), then
 #      bench_models --backends wgpu --torch-device cuda. Logs and JSON go to --out
 #      (default ./gpu-check-out).
@@ -60,11 +64,15 @@ for line in sys.stdin:
     cp "$target/release/examples/bench_models" "$bundle/bench_models"
     cp "$exe" "$bundle/parity"
     strip "$bundle/bench_models" "$bundle/parity" 2>/dev/null || true
-    ls -la "$bundle"
+    tar -C "$(dirname "$bundle")" -cJf "$bundle.tar.xz" "$(basename "$bundle")"
+    ls -la "$bundle" "$bundle.tar.xz"
     exit 0
 fi
 
 mkdir -p "$out"
+if [ ! -d "$bundle" ] && [ -f "$bundle.tar.xz" ]; then
+    tar -C "$(dirname "$bundle")" -xJf "$bundle.tar.xz"
+fi
 for b in parity bench_models; do
     [ -x "$bundle/$b" ] || { echo "gpu-check.sh: $bundle/$b missing: build it with scripts/gpu-check.sh --build" >&2; exit 1; }
 done

@@ -186,7 +186,11 @@ impl ModelTask for Task<'_> {
             (0..shown).map(|t| m.iter().map(|r| r[t]).sum::<f64>() / n as f64).collect()
         };
         let mut plot = LinePlot::new(
-            format!("Pullback similarity across temperatures — {} (mean of {n} images)", info.name.name()),
+            format!(
+                "Pullback similarity across temperatures — {} ({})",
+                info.name.name(),
+                if n == 1 { "1 image".to_string() } else { format!("mean of {n} images") }
+            ),
             "temperature T",
             "cosine similarity",
         )
