@@ -5,18 +5,9 @@ use std::path::PathBuf;
 /// Everything a `curtain` command can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// From the models, weights, pullbacks and ascent.
+    /// From the models, weights, pullbacks, ascent, images, class names and downloads.
     #[error("{0}")]
     Excitation(#[from] excitation::Error),
-    /// From reading images.
-    #[error("{0}")]
-    Image(#[from] excitation::imagenet::images::ImageError),
-    /// From class lookup.
-    #[error("{0}")]
-    Class(#[from] excitation::imagenet::classes::ClassError),
-    /// From downloading.
-    #[error("{0}")]
-    Download(#[from] excitation::download::DownloadError),
     /// From drawing figures.
     #[error("{0}")]
     Figure(#[from] figures::Error),

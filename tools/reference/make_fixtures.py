@@ -42,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import synthetic as syn  # noqa: E402
+from decisions import Probed, ambiguous  # noqa: E402
 from paper_layers import ascent_step, excitation_model, input_gradient, wrap  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -54,6 +55,10 @@ ASCENT = {"alpha": 20.0, "eps": 100.0, "steps": 3, "temperature": 0.3, "clip": [
 # The paper's eps = 100 is never reached in 3 steps of alpha = 20; the tiny models also get an
 # ascent with a small eps so that the projection onto the eps-ball is exercised (every step).
 ASCENT_SMALL_EPS = dict(ASCENT, eps=15.0)
+# An alternative vanilla output (one hard decision within float32 rounding flipped) is stored
+# when it moves the output by more than this (relative, as the Rust tests measure): a tenth of
+# their 1e-3 tolerance, so a flip left out cannot make a correct implementation fail.
+ALT_MIN_EFFECT = 1e-4
 
 
 # --------------------------------------------------------------------------------------
@@ -197,6 +202,75 @@ def rel_err(a, b):
     return float(torch.linalg.vector_norm(a.double() - b.double()) / torch.linalg.vector_norm(b.double()))
 
 
+def vanilla_points(spec, ref, x0):
+    """The vanilla outputs the Rust tests check, each as (key, start, ascent parameters or
+    None): `vanilla_grad` at the input, and each ascent step from the saved previous iterate."""
+    points = [("vanilla_grad", x0, None)]
+    sets = [("ascent", ASCENT)] + ([("ascent_small_eps", ASCENT_SMALL_EPS)] if "pth" in spec else [])
+    for which, a in sets:
+        prev = x0
+        for k in range(1, a["steps"] + 1):
+            key = f"{which}/vanilla/{k}"
+            points.append((key, prev, a))
+            prev = ref[key]
+    return points
+
+
+def vanilla_output(model, start, x0, t, a):
+    """The vanilla gradient at `start` (a is None) or one ascent step from `start` (float32-rounded,
+    as the saved iterates), in float64."""
+    if a is None:
+        return input_gradient(model, start, t)[0]
+    return ascent_step(model, start, x0, t, a).float().double()
+
+
+def best_rel_err(out, ref, alts, start=None):
+    """Relative error of `out` against the reference in which each image may be replaced by one of
+    its alternatives (the closest); measured on steps `out - start` when `start` is given.
+    Mirrors `parity.rs`."""
+    base = torch.zeros_like(ref, dtype=torch.float64) if start is None else start.double()
+    out, ref = out.double() - base, ref.double() - base
+    num = 0.0
+    for b in range(ref.shape[0]):
+        options = [ref[b]] + [alt.double()[0] - base[b] for d, alt in alts if d["image"] == b]
+        num += min(float(torch.sum((out[b] - o) ** 2)) for o in options)
+    return (num / float(torch.sum(ref ** 2))) ** 0.5
+
+
+def vanilla_alternatives(name, spec, ref, x0, t):
+    """For each vanilla output, the hard decisions within float32 rounding of their threshold
+    (`decisions.ambiguous`) and, for each that moves the output by more than ALT_MIN_EFFECT,
+    the float64 output of the affected image with that decision flipped.
+
+    Returns {key: [(description, tensor [1, C, H, W]), ...]}."""
+    p64 = Probed(wrap(build_filled(spec).double()))
+    p32 = Probed(wrap(build_filled(spec)))
+    found, seen = {}, {}
+    for key, start, a in vanilla_points(spec, ref, x0):
+        same = vanilla_output(p64, start, x0, t, a)
+        if rel_err(same, ref[key]) > 1e-12:
+            raise RuntimeError(f"{name}: {key}: the probed model differs from the plain one")
+        sid = id(start)
+        if sid not in seen:
+            seen[sid] = ambiguous(p64, p32, start)
+        denom = torch.linalg.vector_norm(ref[key] - (0 if a is None else start))
+        alts = []
+        for d in seen[sid]:
+            p64.record(start)
+            with p64.flipping(d):
+                alt = vanilla_output(p64, start, x0, t, a)
+            effect = float(torch.linalg.vector_norm(alt - ref[key]) / denom)
+            if effect > ALT_MIN_EFFECT:
+                alts.append((dict(d.describe(), image=d.image, effect=effect), alt[d.image:d.image + 1]))
+        print(f"  {name} {key}: {len(seen[sid])} decisions within float32 rounding, "
+              f"{len(alts)} move it by > {ALT_MIN_EFFECT:.0e}"
+              + "".join(f"\n    {x['module']} {x['kind']} {x['index']}: margin {x['margin']:.1e}, "
+                        f"f32 noise {x['noise']:.1e}, effect {x['effect']:.1e}" for x, _ in alts), flush=True)
+        if alts:
+            found[key] = alts
+    return found
+
+
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
@@ -274,6 +348,9 @@ def main(argv=None):
         sd = backbone.state_dict()
         entries = [[k, list(v.shape), f"{syn.checksum(v.numpy()):016x}"] for k, v in sd.items()]
         ref = outputs(name, spec, build_filled(spec), torch.float64)
+        x0 = torch.from_numpy(syn.synthetic_images(spec["image"])).double()
+        t = torch.tensor(spec["targets"], dtype=torch.long)
+        alternatives = vanilla_alternatives(name, spec, ref, x0, t)
         floor = {}
         if not args.no_f32:
             f32 = outputs(name, spec, build_filled(spec), torch.float32)
@@ -287,6 +364,15 @@ def main(argv=None):
                 step = ascent_step(exc, prev.float(), x0, t, ASCENT)
                 floor[f"ascent/excitation/{k} (step)"] = rel_err(step - prev.float(), ref[f"ascent/excitation/{k}"].float() - prev.float())
                 prev = ref[f"ascent/excitation/{k}"].float()
+            # vanilla: float32 from the same starts, against the reference and its alternatives
+            vanilla32 = wrap(build_filled(spec))
+            for key, start, a in vanilla_points(spec, ref, x0):
+                out = vanilla_output(vanilla32, start.float(), x0.float(), t, a)
+                s0 = None if a is None else start
+                what = key if a is None else f"{key} (step)"
+                floor[what] = best_rel_err(out, ref[key], [], s0)
+                if key in alternatives:
+                    floor[f"{what}, best alternative"] = best_rel_err(out, ref[key], alternatives[key], s0)
         tensors = {k: v.float().numpy() for k, v in ref.items()}
         tensors["input"] = syn.synthetic_images(spec["image"])
         tensors["targets"] = np.array(spec["targets"], dtype=np.int64)
@@ -305,6 +391,15 @@ def main(argv=None):
         path = os.path.join(args.out, f"{name}.safetensors")
         save_file(tensors, path, metadata=meta)
         line = f"{name}: {os.path.getsize(path) / 1e6:.2f} MB"
+        # Alternatives in a file of their own (the main file stays under 2 MB).
+        alt_path = os.path.join(args.out, f"{name}.alternatives.safetensors")
+        alt_tensors = {f"{key}/{j}": alt.float().numpy()
+                       for key, alts in alternatives.items() for j, (_, alt) in enumerate(alts)}
+        alt_meta = {"spec": SPEC, "model": name, "min_effect": json.dumps(ALT_MIN_EFFECT),
+                    "alternatives": json.dumps({k: [d for d, _ in v] for k, v in alternatives.items()}),
+                    "generator": meta["generator"]}
+        save_file(alt_tensors, alt_path, metadata=alt_meta)
+        line += f" + {os.path.getsize(alt_path) / 1e6:.2f} MB alternatives ({len(alt_tensors)})"
         if "pth" in spec:
             pth = os.path.join(args.out, f"{name}.pth")
             if spec["pth"] == "legacy":

@@ -97,7 +97,7 @@ impl DenseNetConfig {
             || self.bn_size == 0
             || self.num_classes == 0
         {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::Config(format!(
                 "DenseNet needs positive growth rate, block sizes (at least one block), initial \
                  features, bn_size and classes, got {self:?}"
             )));

@@ -17,63 +17,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-/// Errors of downloading and cache handling.
-#[derive(Debug, thiserror::Error)]
-pub enum DownloadError {
-    /// The server answered with an HTTP error status.
-    #[error("download of {url} failed: the server answered HTTP {status}; check the URL (or pass --url with a mirror)")]
-    Status {
-        /// The URL.
-        url: String,
-        /// HTTP status code.
-        status: u16,
-    },
-    /// Connecting or transferring failed.
-    #[error("download of {url} failed: {message}. Without network access, fetch the file elsewhere and import it (`curtain weights import <file>`)")]
-    Network {
-        /// The URL.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The transfer ended early.
-    #[error("download of {url} was cut short: got {got} of {expected} bytes; try again")]
-    Truncated {
-        /// The URL.
-        url: String,
-        /// Bytes received.
-        got: u64,
-        /// Bytes announced by the server.
-        expected: u64,
-    },
-    /// The downloaded bytes have the wrong digest.
-    #[error("download of {url} is corrupt: its SHA-256 is {found}, expected {expected}; the file was discarded — try again, or check the URL")]
-    Checksum {
-        /// The URL.
-        url: String,
-        /// Expected digest (or prefix), hex.
-        expected: String,
-        /// Actual digest, hex.
-        found: String,
-    },
-    /// A local file or folder could not be read or written.
-    #[error("cannot access `{path}`: {source}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// No cache folder can be determined.
-    #[error("no cache folder: neither $XDG_CACHE_HOME nor $HOME is set; pass --cache-dir")]
-    NoCacheDir,
-    /// A malformed request.
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// Result with [`DownloadError`].
-pub type Result<T> = std::result::Result<T, DownloadError>;
+use crate::error::{Error, Result};
 
 /// How a downloaded file is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,12 +101,12 @@ pub fn default_cache_dir() -> Result<PathBuf> {
     if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(h).join(".cache").join("curtain"));
     }
-    Err(DownloadError::NoCacheDir)
+    Err(Error::NoCacheDir)
 }
 
 /// SHA-256 of a file, lower-case hex, and its size.
 pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let io = |source| DownloadError::Io {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
@@ -204,12 +148,12 @@ pub fn fetch(
     options: &FetchOptions,
 ) -> Result<Fetched> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(DownloadError::Invalid(format!(
+        return Err(Error::InvalidOption(format!(
             "`{url}` is not an http:// or https:// URL"
         )));
     }
     if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
-        return Err(DownloadError::Invalid(format!(
+        return Err(Error::InvalidOption(format!(
             "`{file_name}` is not a plain file name for the cache"
         )));
     }
@@ -230,7 +174,7 @@ pub fn fetch(
             checksum.expected()
         );
     }
-    fs::create_dir_all(cache_dir).map_err(|source| DownloadError::Io {
+    fs::create_dir_all(cache_dir).map_err(|source| Error::Io {
         path: cache_dir.to_path_buf(),
         source,
     })?;
@@ -240,7 +184,7 @@ pub fn fetch(
         Ok((sha256, bytes)) => {
             fs::rename(&part, &target).map_err(|source| {
                 let _ = fs::remove_file(&part);
-                DownloadError::Io {
+                Error::Io {
                     path: target.clone(),
                     source,
                 }
@@ -266,11 +210,11 @@ fn download_to(
     options: &FetchOptions,
 ) -> Result<(String, u64)> {
     let net = |e: ureq::Error| match e {
-        ureq::Error::StatusCode(status) => DownloadError::Status {
+        ureq::Error::StatusCode(status) => Error::DownloadStatus {
             url: url.to_string(),
             status,
         },
-        other => DownloadError::Network {
+        other => Error::DownloadNetwork {
             url: url.to_string(),
             message: other.to_string(),
         },
@@ -285,7 +229,7 @@ fn download_to(
     let response = agent.get(url).call().map_err(net)?;
     let expected_len = response.body().content_length();
     let mut reader = response.into_body().into_reader();
-    let io = |source| DownloadError::Io {
+    let io = |source| Error::Io {
         path: part.to_path_buf(),
         source,
     };
@@ -321,13 +265,13 @@ fn download_to(
                 bar.abandon();
                 // A connection closed before Content-Length bytes arrived.
                 if let Some(expected) = expected_len.filter(|&n| got < n) {
-                    return Err(DownloadError::Truncated {
+                    return Err(Error::DownloadTruncated {
                         url: url.to_string(),
                         got,
                         expected,
                     });
                 }
-                return Err(DownloadError::Network {
+                return Err(Error::DownloadNetwork {
                     url: url.to_string(),
                     message: e.to_string(),
                 });
@@ -343,7 +287,7 @@ fn download_to(
     }
     bar.finish_and_clear();
     if let Some(expected) = expected_len.filter(|&n| n != got) {
-        return Err(DownloadError::Truncated {
+        return Err(Error::DownloadTruncated {
             url: url.to_string(),
             got,
             expected,
@@ -353,7 +297,7 @@ fn download_to(
     drop(file);
     let sha256 = hex(&hasher.finalize());
     if !checksum.accepts(&sha256) {
-        return Err(DownloadError::Checksum {
+        return Err(Error::DownloadChecksum {
             url: url.to_string(),
             expected: checksum.expected(),
             found: sha256,
@@ -505,7 +449,7 @@ mod tests {
         let e = fetch(&format!("{}/file", server.url), dir.path(), "w.bin", &wrong, &quiet())
             .unwrap_err();
         let msg = e.to_string();
-        assert!(matches!(e, DownloadError::Checksum { .. }), "{msg}");
+        assert!(matches!(e, Error::DownloadChecksum { .. }), "{msg}");
         assert!(msg.contains(&digest(&b)) && msg.contains("00000000"), "{msg}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -516,10 +460,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = fetch(&format!("{}/missing", server.url), dir.path(), "m.bin", &Checksum::None, &quiet())
             .unwrap_err();
-        assert!(matches!(e, DownloadError::Status { status: 404, .. }), "{e}");
+        assert!(matches!(e, Error::DownloadStatus { status: 404, .. }), "{e}");
         let e = fetch(&format!("{}/short", server.url), dir.path(), "s.bin", &Checksum::None, &quiet())
             .unwrap_err();
-        assert!(matches!(e, DownloadError::Truncated { .. } | DownloadError::Network { .. }), "{e}");
+        assert!(matches!(e, Error::DownloadTruncated { .. } | Error::DownloadNetwork { .. }), "{e}");
         assert!(!dir.path().join("s.bin").exists());
         assert_eq!(server.hits(), 2);
     }
@@ -531,15 +475,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = fetch(&format!("http://127.0.0.1:{port}/x"), dir.path(), "x", &Checksum::None, &quiet())
             .unwrap_err();
-        assert!(matches!(e, DownloadError::Network { .. }), "{e}");
+        assert!(matches!(e, Error::DownloadNetwork { .. }), "{e}");
         assert!(e.to_string().contains("curtain weights import"));
         assert!(matches!(
             fetch("ftp://x/y", dir.path(), "y", &Checksum::None, &quiet()),
-            Err(DownloadError::Invalid(_))
+            Err(Error::InvalidOption(_))
         ));
         assert!(matches!(
             fetch("http://127.0.0.1/y", dir.path(), "../y", &Checksum::None, &quiet()),
-            Err(DownloadError::Invalid(_))
+            Err(Error::InvalidOption(_))
         ));
     }
 

@@ -94,7 +94,7 @@ impl ResNetConfig {
     pub fn init(&self, device: &Device, mode: GradientMode) -> Result<ResNet> {
         let mode = mode.validate()?;
         if self.num_classes == 0 || self.base_width == 0 || self.layers.contains(&0) {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::Config(format!(
                 "ResNet needs num_classes, base_width and every stage's block count > 0, got {self:?}"
             )));
         }
@@ -428,7 +428,7 @@ mod tests {
         let dev = BackendKind::Flex.device();
         let mut c = ResNetConfig::tiny(BlockKind::Basic);
         c.layers = [1, 0, 1, 1];
-        assert!(matches!(c.init(&dev, GradientMode::Vanilla), Err(Error::InvalidConfig(_))));
+        assert!(matches!(c.init(&dev, GradientMode::Vanilla), Err(Error::Config(_))));
         let bad = GradientMode::Excitation { sigma: crate::gate::Sigma::Sigmoid, temperature: 0.0 };
         assert!(ResNetConfig::tiny(BlockKind::Basic).init(&dev, bad).is_err());
     }

@@ -27,40 +27,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, View};
 
-/// Errors of the synthetic-weight generator.
-#[derive(Debug, thiserror::Error)]
-pub enum SyntheticError {
-    /// The key has no rule in the formula.
-    #[error(
-        "no synthetic rule for key `{key}` with shape {shape:?}: expected a `.weight` (rank ≥ 1), \
-         `.bias`, `.running_mean`, `.running_var` (rank 1) or `.num_batches_tracked` (rank 0)"
-    )]
-    UnknownKey {
-        /// The state-dict key.
-        key: String,
-        /// Its shape.
-        shape: Vec<usize>,
-    },
-    /// A weight of rank ≥ 2 with a zero-sized input dimension.
-    #[error("weight `{key}` has shape {shape:?}: fan-in (product of all but the first dimension) is 0")]
-    ZeroFanIn {
-        /// The state-dict key.
-        key: String,
-        /// Its shape.
-        shape: Vec<usize>,
-    },
-    /// Writing the `.safetensors` file failed.
-    #[error("cannot write synthetic weights to {path}: {message}")]
-    Write {
-        /// The destination.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-/// Result alias of this module.
-pub type Result<T> = std::result::Result<T, SyntheticError>;
+use crate::error::{Error, Result};
 
 /// The key whose hash generates input images.
 pub const INPUT_KEY: &str = "input";
@@ -119,7 +86,7 @@ pub enum ParamRule {
 impl ParamRule {
     /// The rule for `key` with `shape`, or an error naming the key if none applies.
     pub fn for_key(key: &str, shape: &[usize]) -> Result<Self> {
-        let unknown = || SyntheticError::UnknownKey {
+        let unknown = || Error::NoSyntheticRule {
             key: key.to_string(),
             shape: shape.to_vec(),
         };
@@ -134,7 +101,7 @@ impl ParamRule {
                 _ => {
                     let fan_in: usize = shape[1..].iter().product();
                     if fan_in == 0 {
-                        Err(SyntheticError::ZeroFanIn {
+                        Err(Error::ZeroFanIn {
                             key: key.to_string(),
                             shape: shape.to_vec(),
                         })
@@ -290,9 +257,9 @@ impl View for &SyntheticTensor {
 /// Serialises a state dict as `.safetensors` bytes (torchvision naming, f32/i64 little-endian).
 pub fn to_safetensors_bytes(tensors: &[SyntheticTensor]) -> Result<Vec<u8>> {
     safetensors::serialize(tensors.iter().map(|t| (t.key.as_str(), t)), None::<HashMap<String, String>>)
-        .map_err(|e| SyntheticError::Write {
+        .map_err(|e| Error::WriteWeights {
             path: "<memory>".into(),
-            message: e.to_string(),
+            reason: e.to_string(),
         })
 }
 
@@ -303,9 +270,9 @@ pub fn write_safetensors(tensors: &[SyntheticTensor], path: &Path) -> Result<()>
         None::<HashMap<String, String>>,
         path,
     )
-    .map_err(|e| SyntheticError::Write {
-        path: path.display().to_string(),
-        message: e.to_string(),
+    .map_err(|e| Error::WriteWeights {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
     })
 }
 
@@ -344,7 +311,7 @@ mod tests {
         assert!(ParamRule::for_key("fc.bias", &[2, 2]).is_err());
         assert!(matches!(
             ParamRule::for_key("conv.weight", &[4, 0, 3, 3]),
-            Err(SyntheticError::ZeroFanIn { .. })
+            Err(Error::ZeroFanIn { .. })
         ));
     }
 

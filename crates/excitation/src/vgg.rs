@@ -99,7 +99,7 @@ impl VggConfig {
             || !self.cfg.iter().any(|i| matches!(i, VggItem::Conv(_)))
             || self.cfg.contains(&VggItem::Conv(0));
         if bad {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::Config(format!(
                 "VGG needs at least one convolution, positive channel counts, classes, hidden width \
                  and pool size, got {self:?}"
             )));

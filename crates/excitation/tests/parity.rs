@@ -8,7 +8,10 @@
 //! - relative error `‖a − b‖₂ / ‖b‖₂` over the whole tensor (all images), `b` = PyTorch;
 //! - ≤ 1e-4 for logits, ≤ 1e-3 for vanilla gradients, excitation pullbacks and each step of
 //!   the projected gradient ascent (compared one step at a time from PyTorch's saved
-//!   iterate: the ascent with α = 20 is chaotic in float32).
+//!   iterate: the ascent with α = 20 is chaotic in float32);
+//! - a vanilla output may match, image by image, an *alternative* reference in which one hard
+//!   decision lying within float32 rounding of its threshold is flipped (see the ImageNet
+//!   section below).
 //!
 //! Run with `--nocapture` to see every measured error.
 
@@ -92,7 +95,15 @@ struct Check<'a> {
 }
 
 fn report(fx: &Fixture, what: &str, err: f64, tol: f64) {
+    report_with(fx, what, err, tol, &[]);
+}
+
+/// Like [`report`], naming the alternative references used (see [`Fixture::closest_reference`]).
+fn report_with(fx: &Fixture, what: &str, err: f64, tol: f64, alternatives: &[String]) {
     eprintln!("{:<18} {:<34} rel err {err:.2e} (tol {tol:.0e})", fx.name, what);
+    for a in alternatives {
+        eprintln!("{:<18}   against the alternative for {a}", "");
+    }
     assert!(err.is_finite() && err <= tol, "{}: {what}: relative error {err:.3e} > {tol:.0e}", fx.name);
 }
 
@@ -118,8 +129,9 @@ fn check_outputs<M: Classifier>(fx: &Fixture, model: &M, check: &Check) {
         }
     }
     if check.vanilla {
-        let g = vanilla_gradient(model, x.clone(), &rows, batch, &ad).unwrap();
-        report(fx, &tag("vanilla gradient"), rel_err(&vec4(g.gradients), &fx.tensor("vanilla_grad").data), GRAD_TOL);
+        let g = vec4(vanilla_gradient(model, x.clone(), &rows, batch, &ad).unwrap().gradients);
+        let (want, used) = fx.closest_reference("vanilla_grad", &g);
+        report_with(fx, &tag("vanilla gradient"), rel_err(&g, &want), GRAD_TOL, &used);
     }
     let temperatures = if check.excitation { fx.temperatures() } else { Vec::new() };
     for (j, t) in temperatures.into_iter().enumerate() {
@@ -154,8 +166,10 @@ fn check_outputs<M: Classifier>(fx: &Fixture, model: &M, check: &Check) {
                 let (next, _) =
                     ascent_step(&m, x.clone(), to_tensor(&prev, &plain), &targets, &config, &ad).unwrap();
                 let next = vec4(next);
-                report(fx, &tag(&format!("{which} {name} x_{k}")), rel_err(&next, &want.data), GRAD_TOL);
-                let step_err = rel_err(&sub(&next, &prev.data), &sub(&want.data, &prev.data));
+                // Vanilla steps may match an alternative reference; excitation steps have none.
+                let (closest, used) = fx.closest_reference(&key, &next);
+                report_with(fx, &tag(&format!("{which} {name} x_{k}")), rel_err(&next, &closest), GRAD_TOL, &used);
+                let step_err = rel_err(&sub(&next, &prev.data), &sub(&closest, &prev.data));
                 report(fx, &tag(&format!("{which} {name} x_{k}-x_{}", k - 1)), step_err, GRAD_TOL);
                 prev = want;
             }
@@ -230,20 +244,26 @@ fn excitation_only<'a>(backend: BackendKind, prefix: &'a str, logits: bool, asce
     Check { backend, prefix, logits, vanilla: false, excitation: true, ascents }
 }
 
-/// Vanilla gradient and vanilla ascent only.
-fn vanilla_only<'a>(backend: BackendKind, ascents: &'a [&'a str]) -> Check<'a> {
-    Check { backend, prefix: "", logits: false, vanilla: true, excitation: false, ascents }
-}
-
 // --- ImageNet models (flex), synthetic weights through the `.safetensors` loader ----------
 //
-// The vanilla gradient of a ReLU network is discontinuous (a unit whose pre-activation is
-// within rounding of 0, or a max-pool near-tie, flips between float32 implementations), so the
-// full models' vanilla checks are a separate test. Measured (flex, 2026-11-26): resnet50's
-// vanilla gradient is 3.2e-3 from PyTorch's float64 reference (PyTorch's own float32: 1.0e-6)
-// and vgg11_bn's vanilla ascent step 3 is 2.2e-3 off — above the 1e-3 tolerance, not yet
-// explained, hence `#[ignore]` (run with `--ignored`). Every logit, excitation pullback and
-// excitation ascent step passes at ≤ 1e-5.
+// One test per model: each writes the model's synthetic weights once (VGG11_BN: 530 MB).
+//
+// The vanilla gradient of a ReLU network is piecewise constant in its hard decisions (each
+// ReLU's sign, each max-pool window's argmax). At the fixtures' inputs a few of them lie
+// within float32 rounding of their threshold, and float32 implementations then disagree by the
+// whole contribution of that unit. Measured (flex, 2026-11-26): resnet50's vanilla gradient was
+// 3.2e-3 from the float64 reference because `layer2.0.relu` at (image 1, channel 390, 1, 5) has
+// z = +1.2e-6 in float64 while float32 rounding of z in that layer reaches 1.9e-5; with that one
+// unit flipped the float64 gradient matches flex to 1.1e-6. vgg11_bn's vanilla ascent step 3
+// was 2.2e-3 off because a window of `features.3` (the first max-pool) has its two largest
+// values 4.3e-9 apart (float32 noise there 2.2e-6); PyTorch's own float32 run takes the same
+// branch as flex (also 2.2e-3 from float64), and with it flipped flex matches to 7.7e-7.
+// The fixtures therefore carry *alternative* references: for each vanilla output, every
+// decision whose float64 margin is below PyTorch's float32 error in the same layer and that
+// moves the output by > 1e-4, the float64 output of that image with the decision flipped
+// (`tools/reference/decisions.py`). Each image is compared with the closest of its reference
+// and its alternatives, at the same 1e-3 tolerance; the report names any alternative used.
+// The excitation outputs need none: the gates σ(z/T) and the softmax pool are smooth in z.
 
 fn imagenet(name: &str, check: impl Fn(BackendKind) -> Vec<(Check<'static>, bool)>) {
     let fx = Fixture::load(name);
@@ -257,13 +277,13 @@ fn imagenet(name: &str, check: impl Fn(BackendKind) -> Vec<(Check<'static>, bool
 }
 
 #[test]
-fn resnet50_logits_and_excitation_match_pytorch() {
-    imagenet("resnet50", |b| vec![(excitation_only(b, "", true, &["ascent"]), false)]);
+fn resnet50_matches_pytorch() {
+    imagenet("resnet50", |b| vec![(full(b, "", true, &["ascent"]), false)]);
 }
 
 #[test]
-fn vgg11_bn_logits_and_excitation_match_pytorch() {
-    imagenet("vgg11_bn", |b| vec![(excitation_only(b, "", true, &["ascent"]), false)]);
+fn vgg11_bn_matches_pytorch() {
+    imagenet("vgg11_bn", |b| vec![(full(b, "", true, &["ascent"]), false)]);
 }
 
 /// Both options for DenseNet's final ReLU (after `features.norm5`, a function in torchvision):
@@ -273,18 +293,6 @@ fn densenet121_matches_pytorch_with_both_final_relu_options() {
     imagenet("densenet121", |b| {
         vec![(full(b, "", true, &["ascent"]), true), (excitation_only(b, "all_soft/", false, &["ascent"]), false)]
     });
-}
-
-#[test]
-#[ignore = "resnet50 vanilla gradient 3.2e-3 > 1e-3 (see the comment above)"]
-fn resnet50_vanilla_gradient_matches_pytorch() {
-    imagenet("resnet50", |b| vec![(vanilla_only(b, &["ascent"]), false)]);
-}
-
-#[test]
-#[ignore = "vgg11_bn vanilla ascent step 3: 2.2e-3 > 1e-3 (see the comment above)"]
-fn vgg11_bn_vanilla_gradient_matches_pytorch() {
-    imagenet("vgg11_bn", |b| vec![(vanilla_only(b, &["ascent"]), false)]);
 }
 
 // --- Tiny variants: torchvision `.pth` files (zip and legacy formats) and both CPU backends --

@@ -9,6 +9,8 @@
 
 use std::sync::OnceLock;
 
+use crate::error::{Error, Result};
+
 /// Number of ImageNet classes.
 pub const NUM_CLASSES: usize = 1000;
 
@@ -46,33 +48,6 @@ pub fn paper_default_targets() -> Vec<usize> {
     v
 }
 
-/// Errors of class lookup.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClassError {
-    /// An index ≥ 1000.
-    #[error("class index {0} is out of range; ImageNet classes are 0 to 999")]
-    IndexOutOfRange(usize),
-    /// A name that is no class.
-    #[error("`{name}` is not an ImageNet class name{hint}; give an index 0–999 or a name such as `tench` or `golf ball` (`curtain classes` lists them all)")]
-    UnknownName {
-        /// The name given.
-        name: String,
-        /// Close matches, formatted as ` (did you mean …?)`, or empty.
-        hint: String,
-    },
-    /// A name that matches several classes when case is ignored.
-    #[error("`{name}` matches several classes ({matches}); spell it exactly or give the index")]
-    Ambiguous {
-        /// The name given.
-        name: String,
-        /// The candidates as `index name` pairs.
-        matches: String,
-    },
-    /// An empty list or item.
-    #[error("empty class list entry in `{0}`; separate classes with commas, e.g. `tench,golf ball,9`")]
-    Empty(String),
-}
-
 /// All 1000 class names in index order.
 pub fn class_names() -> &'static [&'static str] {
     static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
@@ -90,7 +65,7 @@ fn normalise(s: &str) -> String {
 
 /// The index of a class name: exact first, then ignoring case and treating `_`/`-` as
 /// spaces.
-pub fn class_index(name: &str) -> Result<usize, ClassError> {
+pub fn class_index(name: &str) -> Result<usize> {
     let names = class_names();
     if let Some(i) = names.iter().position(|n| *n == name.trim()) {
         return Ok(i);
@@ -112,12 +87,12 @@ pub fn class_index(name: &str) -> Result<usize, ClassError> {
             } else {
                 format!(" (did you mean {}?)", close.join(", "))
             };
-            Err(ClassError::UnknownName {
+            Err(Error::UnknownClassName {
                 name: name.to_string(),
                 hint,
             })
         }
-        _ => Err(ClassError::Ambiguous {
+        _ => Err(Error::AmbiguousClassName {
             name: name.to_string(),
             matches: hits
                 .iter()
@@ -129,27 +104,27 @@ pub fn class_index(name: &str) -> Result<usize, ClassError> {
 }
 
 /// One class given as an index (`"574"`) or a name (`"golf ball"`).
-pub fn parse_class(spec: &str) -> Result<usize, ClassError> {
+pub fn parse_class(spec: &str) -> Result<usize> {
     let s = spec.trim();
     if s.is_empty() {
-        return Err(ClassError::Empty(spec.to_string()));
+        return Err(Error::EmptyClassEntry(spec.to_string()));
     }
     if let Ok(i) = s.parse::<usize>() {
         return if i < NUM_CLASSES {
             Ok(i)
         } else {
-            Err(ClassError::IndexOutOfRange(i))
+            Err(Error::ClassIndexOutOfRange(i))
         };
     }
     class_index(s)
 }
 
 /// A comma-separated list of classes (indices or names), e.g. `"tench,482,golf ball"`.
-pub fn parse_class_list(spec: &str) -> Result<Vec<usize>, ClassError> {
+pub fn parse_class_list(spec: &str) -> Result<Vec<usize>> {
     spec.split(',')
         .map(|item| {
             if item.trim().is_empty() {
-                Err(ClassError::Empty(spec.to_string()))
+                Err(Error::EmptyClassEntry(spec.to_string()))
             } else {
                 parse_class(item)
             }
@@ -213,20 +188,17 @@ mod tests {
 
     #[test]
     fn lookup_by_index_and_name() {
-        assert_eq!(parse_class("574"), Ok(574));
-        assert_eq!(parse_class(" golf ball "), Ok(574));
-        assert_eq!(parse_class("Golf_Ball"), Ok(574));
-        assert_eq!(parse_class("Cardigan"), Ok(264));
-        assert_eq!(parse_class("cardigan"), Ok(474));
-        assert!(matches!(parse_class("CARDIGAN"), Err(ClassError::Ambiguous { .. })));
-        assert_eq!(parse_class("1000"), Err(ClassError::IndexOutOfRange(1000)));
+        assert_eq!(parse_class("574").unwrap(), 574);
+        assert_eq!(parse_class(" golf ball ").unwrap(), 574);
+        assert_eq!(parse_class("Golf_Ball").unwrap(), 574);
+        assert_eq!(parse_class("Cardigan").unwrap(), 264);
+        assert_eq!(parse_class("cardigan").unwrap(), 474);
+        assert!(matches!(parse_class("CARDIGAN"), Err(Error::AmbiguousClassName { .. })));
+        assert!(matches!(parse_class("1000"), Err(Error::ClassIndexOutOfRange(1000))));
         let e = parse_class("golf").unwrap_err();
         assert!(e.to_string().contains("574 `golf ball`"), "{e}");
-        assert_eq!(
-            parse_class_list("tench, 482,church"),
-            Ok(vec![0, 482, 497])
-        );
-        assert!(matches!(parse_class_list("tench,,9"), Err(ClassError::Empty(_))));
+        assert_eq!(parse_class_list("tench, 482,church").unwrap(), vec![0, 482, 497]);
+        assert!(matches!(parse_class_list("tench,,9"), Err(Error::EmptyClassEntry(_))));
         assert_eq!(class_of_folder("n03888257"), Some(701));
         assert_eq!(class_of_folder("cats and dogs"), None);
     }

@@ -32,60 +32,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::error::{Error, Result};
+
 /// The side of the model input.
 pub const INPUT_SIZE: usize = 224;
 /// The short side before the centre crop for non-square images.
 pub const RESIZE_SHORT: usize = 256;
 /// File extensions read from folders (case-insensitive).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
-
-/// Errors of image reading and preprocessing.
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// The path does not exist.
-    #[error("image path `{0}` does not exist; give an image file (JPEG/PNG), a folder of images or an ImageFolder tree")]
-    NotFound(PathBuf),
-    /// Reading a file or folder failed.
-    #[error("cannot read `{path}`: {source}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not a decodable image.
-    #[error("cannot decode image `{path}`: {message} (is it a valid JPEG or PNG? use --on-bad-image skip to skip such files)")]
-    Decode {
-        /// The file.
-        path: PathBuf,
-        /// The decoder's message.
-        message: String,
-    },
-    /// A folder holds no images.
-    #[error("no JPEG or PNG images found under `{0}` (looked for *.jpg, *.jpeg, *.png, also one level down in class folders)")]
-    NoImages(PathBuf),
-    /// Every image was bad and was skipped.
-    #[error("all {count} images under `{path}` were unreadable and skipped; nothing left to process")]
-    AllSkipped {
-        /// The folder.
-        path: PathBuf,
-        /// Number of files tried.
-        count: usize,
-    },
-    /// An image has a zero dimension.
-    #[error("image `{path}` has size {width}×{height}; it must be at least 1×1")]
-    Empty {
-        /// The file.
-        path: PathBuf,
-        /// Width.
-        width: u32,
-        /// Height.
-        height: u32,
-    },
-}
-
-/// Result with [`ImageError`].
-pub type Result<T> = std::result::Result<T, ImageError>;
 
 /// What to do with an unreadable or corrupt image inside a folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,9 +102,9 @@ impl ImageSet {
 pub fn read_rgb8(path: &Path) -> Result<Rgb8> {
     let bytes = fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            ImageError::NotFound(path.to_path_buf())
+            Error::ImageNotFound(path.to_path_buf())
         } else {
-            ImageError::Io {
+            Error::Io {
                 path: path.to_path_buf(),
                 source,
             }
@@ -161,18 +115,18 @@ pub fn read_rgb8(path: &Path) -> Result<Rgb8> {
 
 /// Decode image bytes (JPEG or PNG); `path` names them in errors.
 pub fn decode_rgb8(bytes: &[u8], path: &Path) -> Result<Rgb8> {
-    let decode_err = |e: image::ImageError| ImageError::Decode {
+    let decode_err = |e: image::ImageError| Error::ImageDecode {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|source| ImageError::Io {
+        .map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
     if reader.format().is_none() {
-        return Err(ImageError::Decode {
+        return Err(Error::ImageDecode {
             path: path.to_path_buf(),
             message: "not a JPEG or PNG file (unrecognised header)".into(),
         });
@@ -180,7 +134,7 @@ pub fn decode_rgb8(bytes: &[u8], path: &Path) -> Result<Rgb8> {
     let img = reader.decode().map_err(decode_err)?;
     let (width, height) = (img.width(), img.height());
     if width == 0 || height == 0 {
-        return Err(ImageError::Empty {
+        return Err(Error::EmptyImage {
             path: path.to_path_buf(),
             width,
             height,
@@ -404,13 +358,13 @@ fn is_hidden(path: &Path) -> bool {
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = fs::read_dir(dir).map_err(|source| ImageError::Io {
+    let rd = fs::read_dir(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         source,
     })?;
     let mut v = Vec::new();
     for e in rd {
-        let e = e.map_err(|source| ImageError::Io {
+        let e = e.map_err(|source| Error::Io {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -434,7 +388,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// `imagenette2/val`.
 pub fn list_images(path: &Path) -> Result<Vec<(PathBuf, Option<String>)>> {
     if !path.exists() {
-        return Err(ImageError::NotFound(path.to_path_buf()));
+        return Err(Error::ImageNotFound(path.to_path_buf()));
     }
     if path.is_file() {
         return Ok(vec![(path.to_path_buf(), None)]);
@@ -453,7 +407,7 @@ pub fn list_images(path: &Path) -> Result<Vec<(PathBuf, Option<String>)>> {
         }
     }
     if out.is_empty() {
-        return Err(ImageError::NoImages(path.to_path_buf()));
+        return Err(Error::NoImages(path.to_path_buf()));
     }
     Ok(out)
 }
@@ -481,7 +435,7 @@ pub fn load_images(path: &Path, on_bad: OnBadImage, limit: Option<usize>) -> Res
         }
     }
     if set.images.is_empty() {
-        return Err(ImageError::AllSkipped {
+        return Err(Error::AllImagesSkipped {
             path: path.to_path_buf(),
             count: set.skipped.len(),
         });
@@ -713,18 +667,18 @@ mod folders {
         // A bad single file fails even in skip mode.
         assert!(matches!(
             load_images(&root.join("text.png"), OnBadImage::Skip, None),
-            Err(ImageError::Decode { .. })
+            Err(Error::ImageDecode { .. })
         ));
         // Missing path and empty folder.
         assert!(matches!(
             load_images(&root.join("nope"), OnBadImage::Skip, None),
-            Err(ImageError::NotFound(_))
+            Err(Error::ImageNotFound(_))
         ));
         let empty = root.join("empty");
         fs::create_dir(&empty).unwrap();
         assert!(matches!(
             load_images(&empty, OnBadImage::Skip, None),
-            Err(ImageError::NoImages(_))
+            Err(Error::NoImages(_))
         ));
         // Only bad files: all skipped is an error.
         let bad = root.join("bad");
@@ -732,7 +686,7 @@ mod folders {
         fs::write(bad.join("x.png"), "no").unwrap();
         assert!(matches!(
             load_images(&bad, OnBadImage::Skip, None),
-            Err(ImageError::AllSkipped { count: 1, .. })
+            Err(Error::AllImagesSkipped { count: 1, .. })
         ));
     }
 }
