@@ -16,7 +16,8 @@ pub struct TrainArgs {
     /// Data set: `fashion-mnist` or `cifar10`.
     #[arg(long, default_value = "fashion-mnist")]
     pub dataset: String,
-    /// Folder holding the data set (default: Debian's Fashion-MNIST folder, or `data/cifar10`).
+    /// Folder holding the data set [default: Debian's Fashion-MNIST folder if installed, else
+    /// `data/fashion-mnist` or `data/cifar10`, where `curtain data fetch` puts them].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Run folder: config, checkpoints. An existing run there is resumed.
@@ -60,11 +61,13 @@ pub struct TrainArgs {
     pub train_images: Option<usize>,
 }
 
-/// The default data folder of a data set.
+/// The default data folder of a data set: for Fashion-MNIST, Debian's folder when the
+/// package is installed, otherwise where `curtain data fetch` puts it (`data/<name>`).
 pub fn default_data_dir(kind: DatasetKind) -> PathBuf {
+    let debian = PathBuf::from(excitation::data::FASHION_MNIST_DEFAULT_DIR);
     match kind {
-        DatasetKind::FashionMnist => PathBuf::from(excitation::data::FASHION_MNIST_DEFAULT_DIR),
-        DatasetKind::Cifar10 => PathBuf::from("data/cifar10"),
+        DatasetKind::FashionMnist if debian.join("t10k-labels-idx1-ubyte.gz").is_file() => debian,
+        _ => super::data::default_fetch_dir(kind),
     }
 }
 
