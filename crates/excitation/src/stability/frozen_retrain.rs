@@ -33,7 +33,7 @@ pub struct RetrainConfig {
 }
 
 fn gates_on(gating: &PlainCnn, x: Tensor<4>, to: &Device) -> ExperimentResult<Gates> {
-    let g = gating.forward_traced(x, GateMode::Relu)?.gates();
+    let g = gating.forward_traced(x, GateMode::Relu)?.gates()?;
     Ok(Gates {
         layers: g
             .layers

@@ -35,8 +35,8 @@ fn features(model: &PlainCnn, probe: &Probe, kind: KernelKind, device: &Device) 
         let x = probe.images(r, device);
         let tr = model.forward_traced(x.clone(), GateMode::Relu)?;
         let f = match kind {
-            KernelKind::Gates => gate_factors(&tr.gates()),
-            KernelKind::Excitation(t) => excitation_factors(&tr, t),
+            KernelKind::Gates => gate_factors(&tr.gates()?),
+            KernelKind::Excitation(t) => excitation_factors(&tr, t)?,
             KernelKind::Linear => Vec::new(),
         };
         inputs.push(x.flatten::<2>(1, 3));

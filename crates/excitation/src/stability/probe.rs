@@ -63,7 +63,7 @@ impl PackedGates {
         for r in probe.batches() {
             let start = r.start;
             let tr = model.forward_traced(probe.images(r, device), GateMode::Relu)?;
-            for (k, layer) in tr.gates().layers.into_iter().enumerate() {
+            for (k, layer) in tr.gates()?.layers.into_iter().enumerate() {
                 let [_, c, h, w] = layer.mask.dims();
                 if dims.len() <= k {
                     dims.push([c, h, w]);
