@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 use excitation::data::idx::parse_idx;
 use excitation::data::{images_to_tensor, FASHION_MNIST_CLASSES};
 use excitation::small_nets::explain::{ascent, pullback, AscentConfig};
-use excitation::small_nets::{GateMode, PlainCnn, PlainCnnConfig};
+use excitation::small_nets::{GateMode, GatedNetwork, PlainCnnConfig};
 use excitation::train::export::import_safetensors;
 use figures::{draw_image_grid, Format, ImageGrid};
 
@@ -95,7 +95,7 @@ pub fn run(a: &DemoArgs) -> CmdResult {
 /// `x`: `[N, C, H, W]` in `[-1, 1]`; `labels`, `classes`: `N`.
 #[allow(clippy::too_many_arguments)]
 pub fn explain_to_files(
-    model: &PlainCnn,
+    model: &dyn GatedNetwork,
     x: Tensor<4>,
     labels: &[u8],
     classes: &[usize],
@@ -107,7 +107,7 @@ pub fn explain_to_files(
 ) -> Result<[PathBuf; 3], Box<dyn std::error::Error>> {
     let [n, c, h, w] = x.dims();
     let k = class_names.len();
-    let logits = model.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap_or_default();
+    let logits = model.logits(x.clone())?.into_data().try_to_vec::<f32>().unwrap_or_default();
     let pred: Vec<usize> =
         (0..n).map(|i| (0..k).fold(0, |b, j| if logits[i * k + j] > logits[i * k + b] { j } else { b })).collect();
     let ex = GateMode::Excitation { temperature };
@@ -115,11 +115,11 @@ pub fn explain_to_files(
     let v_e = pullback(model, x.clone(), classes, ex)?;
     let y_g = ascent(model, x.clone(), classes, GateMode::Relu, asc)?;
     let y_e = ascent(model, x.clone(), classes, ex, asc)?;
-    let logit_of = |t: Tensor<4>| -> Vec<f32> {
-        let l = model.forward(t).into_data().try_to_vec::<f32>().unwrap_or_default();
-        (0..n).map(|i| l[i * k + classes[i]]).collect()
+    let logit_of = |t: Tensor<4>| -> Result<Vec<f32>, Box<dyn std::error::Error>> {
+        let l = model.logits(t)?.into_data().try_to_vec::<f32>().unwrap_or_default();
+        Ok((0..n).map(|i| l[i * k + classes[i]]).collect())
     };
-    let (lg, le) = (logit_of(y_g.clone()), logit_of(y_e.clone()));
+    let (lg, le) = (logit_of(y_g.clone())?, logit_of(y_e.clone())?);
 
     std::fs::create_dir_all(out)?;
     let m = c * h * w;

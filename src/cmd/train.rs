@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use excitation::data::{DatasetKind, Split};
-use excitation::small_nets::PlainCnnConfig;
+use excitation::small_nets::{PlainCnnConfig, SmallNetConfig, SmallResNetConfig};
 use excitation::train::{train, LrSchedule, OptimizerKind, TrainConfig};
 
 use super::progress::Progress;
@@ -23,7 +23,11 @@ pub struct TrainArgs {
     /// Run folder: config, checkpoints. An existing run there is resumed.
     #[arg(long)]
     pub run: PathBuf,
-    /// Leave out BatchNorm.
+    /// Network: `plain` (VGG-style CNN, no skips) or `resnet` (the small ResNet: 3×3 stem,
+    /// stages of BasicBlocks; always with BatchNorm).
+    #[arg(long, default_value = "plain")]
+    pub arch: String,
+    /// Leave out BatchNorm (plain CNN only).
     #[arg(long)]
     pub no_bn: bool,
     /// `sgd` (momentum 0.9) or `adam`.
@@ -81,9 +85,15 @@ pub fn run(args: &TrainArgs) -> CmdResult {
     }
     let test_data = kind.load(&dir, Split::Test)?;
     let bn = !args.no_bn;
-    let model = match kind {
-        DatasetKind::FashionMnist => PlainCnnConfig::fashion_mnist(bn),
-        DatasetKind::Cifar10 => PlainCnnConfig::cifar10(bn),
+    let model: SmallNetConfig = match (args.arch.as_str(), kind) {
+        ("plain", DatasetKind::FashionMnist) => PlainCnnConfig::fashion_mnist(bn).into(),
+        ("plain", DatasetKind::Cifar10) => PlainCnnConfig::cifar10(bn).into(),
+        ("resnet", _) if args.no_bn => {
+            return Err("--no-bn is for the plain CNN; the ResNet always has BatchNorm".into())
+        }
+        ("resnet", DatasetKind::FashionMnist) => SmallResNetConfig::fashion_mnist().into(),
+        ("resnet", DatasetKind::Cifar10) => SmallResNetConfig::cifar10().into(),
+        (other, _) => return Err(format!("unknown architecture `{other}`; use `plain` or `resnet`").into()),
     };
     let optimizer = match args.optimizer.as_str() {
         "sgd" => OptimizerKind::Sgd { momentum: 0.9, weight_decay: args.weight_decay },

@@ -12,9 +12,9 @@ use burn::tensor::{Device, Tensor};
 
 use super::probe::{PackedGates, Probe};
 use super::tensor_corr::{rank1_pearson, LayerSums};
-use crate::experiment_error::ExperimentResult;
+use crate::experiment_error::{ExperimentError, ExperimentResult};
 use crate::small_nets::gating::{relu_excitation, soft_pool_weights};
-use crate::small_nets::{GateKind, GateMode, Gates, PlainCnn, Trace};
+use crate::small_nets::{GateKind, GateMode, GatedNetwork, Gates, Trace};
 
 /// Groups gate layers into units: each ReLU with the max-pool right after it, if any.
 pub fn units(names: &[(String, GateKind)]) -> Vec<(usize, Option<usize>)> {
@@ -98,7 +98,7 @@ pub fn factor_sums(a: &[Tensor<4>], b: &[Tensor<4>]) -> Vec<Vec<LayerSums>> {
 ///
 /// Returns `[temperature][image]`.
 pub fn excitation_gate_correlation(
-    model_t: &PlainCnn,
+    model_t: &dyn GatedNetwork,
     gates_s: &PackedGates,
     probe: &Probe,
     temperatures: &[f32],
@@ -110,12 +110,17 @@ pub fn excitation_gate_correlation(
 /// [`excitation_gate_correlation`] against several checkpoints' gates at once (one forward
 /// pass of `model_t` per batch). Returns `[gate set][temperature][image]`.
 pub fn excitation_gate_correlations(
-    model_t: &PlainCnn,
+    model_t: &dyn GatedNetwork,
     gate_sets: &[&PackedGates],
     probe: &Probe,
     temperatures: &[f32],
     device: &Device,
 ) -> ExperimentResult<Vec<Vec<Vec<f64>>>> {
+    if model_t.has_skips() {
+        return Err(ExperimentError::Config(
+            "ρ(Γ̃, G̃) from per-layer factors needs a chain network: with skip connections the path tensor is not a product over layers".into(),
+        ));
+    }
     let mut out = vec![vec![Vec::with_capacity(probe.data.len()); temperatures.len()]; gate_sets.len()];
     for r in probe.batches() {
         let tr = model_t.forward_traced(probe.images(r.clone(), device), GateMode::Relu)?;
