@@ -129,7 +129,18 @@ pub fn explain_to_files(
     let row_labels: Vec<String> =
         (0..n).map(|i| format!("{} → {}", class_names[labels[i] as usize], class_names[pred[i]])).collect();
     let xs = to_vec(x);
-    let pull = cols([xs.clone(), to_vec(v_g), to_vec(v_e)]);
+    let (vg, ve) = (to_vec(v_g), to_vec(v_e));
+    // Cosine similarity of the two pullbacks of each image (1: the same direction).
+    let cosine: Vec<f64> = (0..n)
+        .map(|i| {
+            let (a, b) = (&vg[i * m..(i + 1) * m], &ve[i * m..(i + 1) * m]);
+            let dot: f64 = a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum();
+            let na: f64 = a.iter().map(|p| (*p as f64).powi(2)).sum::<f64>().sqrt();
+            let nb: f64 = b.iter().map(|q| (*q as f64).powi(2)).sum::<f64>().sqrt();
+            dot / (na * nb).max(1e-30)
+        })
+        .collect();
+    let pull = cols([xs.clone(), vg, ve]);
     let excitation_title = format!("excitation v_Γ (T={temperature})");
     let grid = ImageGrid::new(&pull, [n, 3, c, h, w])?
         .column_titles(&["image", "gradient v_G", excitation_title.as_str()])?
@@ -151,6 +162,7 @@ pub fn explain_to_files(
         "logit_before": (0..n).map(|i| logits[i * k + classes[i]]).collect::<Vec<_>>(),
         "logit_after_gradient_ascent": lg, "logit_after_excitation_ascent": le,
         "temperature": temperature, "ascent": {"steps": asc.steps, "alpha": asc.alpha, "eps": asc.eps},
+        "pullback_cosine_gradient_vs_excitation": cosine,
     });
     let p3 = out.join(numbers_file);
     std::fs::write(&p3, serde_json::to_string_pretty(&numbers)?)?;

@@ -115,6 +115,13 @@ pub fn run(args: &TrainArgs) -> CmdResult {
         flip: kind == DatasetKind::Cifar10,
         eval_images: args.eval_images,
     };
+    eprintln!(
+        "training {} on {} ({} training images) into {}",
+        config.model.describe(),
+        kind.name(),
+        train_data.len(),
+        args.run.display()
+    );
     let device = excitation_device().autodiff();
     let mut bar = Progress::new(config.steps);
     let mut last_test = f64::NAN;
