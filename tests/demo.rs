@@ -29,6 +29,10 @@ fn demo_writes_grids_and_ascent_raises_logits() {
             assert!(a > *b, "{key}: {a} <= {b}");
         }
     }
+    // The two pullbacks differ but point roughly the same way.
+    for c in get("pullback_cosine_gradient_vs_excitation") {
+        assert!(c > 0.0 && c < 0.9999, "cosine {c}");
+    }
     // The built-in model classifies most of its eight images correctly.
     let right = get("labels").iter().zip(get("predictions")).filter(|(l, p)| **l == *p).count();
     assert!(right >= 6, "{right}/8 correct");

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use excitation::data::{DatasetKind, Split};
 use excitation::stability::experiment::{measure_run, StabilityConfig};
 use excitation::stability::frozen_retrain::RetrainConfig;
-use excitation::train::OptimizerKind;
+use burn::module::Module;
+use excitation::small_nets::explain::AscentConfig;
+use excitation::train::{list_checkpoints, load_model, OptimizerKind, TrainConfig};
 
 use super::CmdResult;
 
@@ -17,6 +19,47 @@ pub enum StabilityCmd {
     Measure(MeasureArgs),
     /// Draw the figures from the numbers a `measure` wrote.
     Plot(PlotArgs),
+    /// Pullback and ascent grids (excitation against vanilla gradient) of a trained
+    /// checkpoint on test images.
+    Explain(ExplainArgs),
+}
+
+/// Arguments of `curtain stability explain`.
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// Run folder written by `curtain train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Output folder for `pullbacks.png`, `ascent.png` and `explain.json`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Checkpoint step to explain (default: the last one).
+    #[arg(long)]
+    pub checkpoint: Option<usize>,
+    /// Data set the run was trained on.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub dataset: String,
+    /// Data folder.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Number of test images (the first N of the test split, from --first on).
+    #[arg(long, default_value_t = 8)]
+    pub images: usize,
+    /// Index of the first test image.
+    #[arg(long, default_value_t = 0)]
+    pub first: usize,
+    /// Temperature T of the excitation σ(z/T).
+    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true)]
+    pub temperature: f32,
+    /// Ascent steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Ascent step length (L2).
+    #[arg(long, default_value_t = 1.5)]
+    pub alpha: f64,
+    /// Ascent radius ε (L2).
+    #[arg(long, default_value_t = 7.0)]
+    pub eps: f64,
 }
 
 /// Arguments of `curtain stability measure`.
@@ -76,6 +119,7 @@ pub fn run(cmd: &StabilityCmd) -> CmdResult {
     match cmd {
         StabilityCmd::Measure(a) => measure(a),
         StabilityCmd::Plot(a) => super::stability_plot::plot(a),
+        StabilityCmd::Explain(a) => explain(a),
     }
 }
 
@@ -115,5 +159,55 @@ fn measure(a: &MeasureArgs) -> CmdResult {
         summary.t_pi_step,
         a.out.display()
     );
+    Ok(())
+}
+
+fn explain(a: &ExplainArgs) -> CmdResult {
+    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
+        return Err(format!("temperature {} must be positive", a.temperature).into());
+    }
+    if a.images == 0 {
+        return Err("--images must be at least 1".into());
+    }
+    let kind = DatasetKind::parse(&a.dataset)?;
+    let cfg_path = a.run.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path)
+        .map_err(|e| format!("cannot read `{}` ({e}); is --run a folder written by `curtain train`?", cfg_path.display()))?;
+    let tc: TrainConfig = serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", cfg_path.display()))?;
+    let cks = list_checkpoints(&a.run)?;
+    let ck = match a.checkpoint {
+        None => cks.last(),
+        Some(step) => cks.iter().find(|c| c.step == step),
+    }
+    .ok_or_else(|| {
+        let steps: Vec<usize> = cks.iter().map(|c| c.step).collect();
+        format!("no checkpoint {:?} in `{}` (it has steps {steps:?})", a.checkpoint, a.run.display())
+    })?;
+    let dir = a.data_dir.clone().unwrap_or_else(|| super::train::default_data_dir(kind));
+    let test = kind.load(&dir, Split::Test)?;
+    if a.first + a.images > test.len() {
+        return Err(format!("images {}..{} requested, the test split has {}", a.first, a.first + a.images, test.len()).into());
+    }
+    let idx: Vec<usize> = (a.first..a.first + a.images).collect();
+    let dev = super::train::excitation_device().autodiff();
+    let model = load_model(&tc.model, &ck.dir, &dev)?.freeze();
+    let batch = test.batch(&idx, None, &dev);
+    let labels: Vec<u8> = idx.iter().map(|&i| test.labels[i]).collect();
+    let classes: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+    let [p1, p2, p3] = super::demo::explain_to_files(
+        &model,
+        batch.images,
+        &labels,
+        &classes,
+        test.class_names,
+        a.temperature,
+        &AscentConfig { alpha: a.alpha, steps: a.steps, eps: a.eps },
+        &a.out,
+        "explain.json",
+    )?;
+    println!("checkpoint step {} of {}, test images {}..{}:", ck.step, a.run.display(), a.first, a.first + a.images);
+    println!("  pullbacks (image | gradient | excitation pullback): {}", p1.display());
+    println!("  ascent    (image | along gradient | along excitation): {}", p2.display());
+    println!("  numbers: {}", p3.display());
     Ok(())
 }

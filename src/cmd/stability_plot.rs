@@ -119,45 +119,50 @@ pub fn plot(args: &PlotArgs) -> CmdResult {
         rho_last = rho_last.with_series(Series::new(label.clone(), xs, ys));
 
         // Excitation correlation: diagonal s = t per temperature, and against the final Γ̃.
-        let ex = Csv::read(&dir.join("excitation_corr.csv"))?;
-        let mut diag: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-        let mut vs_last: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-        for r in &ex.rows {
-            let (s, t, temp, mean) = (ex.f(r, "s_step")?, ex.f(r, "t_step")?, ex.s(r, "temperature")?, ex.f(r, "mean_rho")?);
-            if s == t {
-                diag.entry(format!("T = {temp}, s = t")).or_default().push((t, mean));
+        // (Not measured for networks with skip connections: then the file is absent.)
+        if dir.join("excitation_corr.csv").is_file() {
+            let ex = Csv::read(&dir.join("excitation_corr.csv"))?;
+            let mut diag: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+            let mut vs_last: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+            for r in &ex.rows {
+                let (s, t, temp, mean) = (ex.f(r, "s_step")?, ex.f(r, "t_step")?, ex.s(r, "temperature")?, ex.f(r, "mean_rho")?);
+                if s == t {
+                    diag.entry(format!("T = {temp}, s = t")).or_default().push((t, mean));
+                }
+                if t == last {
+                    vs_last.entry(format!("T = {temp}, Γ̃^(final) vs G̃^(s)")).or_default().push((s, mean));
+                }
             }
-            if t == last {
-                vs_last.entry(format!("T = {temp}, Γ̃^(final) vs G̃^(s)")).or_default().push((s, mean));
+            let mut plot = LinePlot::new(format!("{label}: mean over X of ρ(Γ̃^(t)(x), G̃^(s)(x))"), "checkpoint step", "mean Pearson ρ");
+            for (name, pts) in diag.into_iter().chain(vs_last) {
+                plot = plot.with_series(Series::new(name, pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect()));
             }
+            let p = args.out.join(format!("excitation_corr_{label}.png"));
+            draw_line_plot(&plot, &p, Format::Png)?;
+            written.push(p);
         }
-        let mut plot = LinePlot::new(format!("{label}: mean over X of ρ(Γ̃^(t)(x), G̃^(s)(x))"), "checkpoint step", "mean Pearson ρ");
-        for (name, pts) in diag.into_iter().chain(vs_last) {
-            plot = plot.with_series(Series::new(name, pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect()));
-        }
-        let p = args.out.join(format!("excitation_corr_{label}.png"));
-        draw_line_plot(&plot, &p, Format::Png)?;
-        written.push(p);
 
-        // Kernel machines.
-        let k = Csv::read(&dir.join("kernel.csv"))?;
-        let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-        for r in &k.rows {
-            let step = k.f(r, "step")?;
-            if step < 0.0 {
-                continue;
+        // Kernel machines (absent for networks with skip connections).
+        if dir.join("kernel.csv").is_file() {
+            let k = Csv::read(&dir.join("kernel.csv"))?;
+            let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+            for r in &k.rows {
+                let step = k.f(r, "step")?;
+                if step < 0.0 {
+                    continue;
+                }
+                series.entry(k.s(r, "kernel")?.to_string()).or_default().push((step, k.f(r, "accuracy")?));
+                series.entry("network".into()).or_default().push((step, k.f(r, "network_accuracy")?));
             }
-            series.entry(k.s(r, "kernel")?.to_string()).or_default().push((step, k.f(r, "accuracy")?));
-            series.entry("network".into()).or_default().push((step, k.f(r, "network_accuracy")?));
+            let mut plot = LinePlot::new(format!("{label}: kernel machines (ridge regression) vs the network"), "checkpoint step", "test accuracy");
+            for (name, mut pts) in series {
+                pts.dedup();
+                plot = plot.with_series(Series::new(name, pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect()));
+            }
+            let p = args.out.join(format!("kernel_{label}.png"));
+            draw_line_plot(&plot, &p, Format::Png)?;
+            written.push(p);
         }
-        let mut plot = LinePlot::new(format!("{label}: kernel machines (ridge regression) vs the network"), "checkpoint step", "test accuracy");
-        for (name, mut pts) in series {
-            pts.dedup();
-            plot = plot.with_series(Series::new(name, pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect()));
-        }
-        let p = args.out.join(format!("kernel_{label}.png"));
-        draw_line_plot(&plot, &p, Format::Png)?;
-        written.push(p);
 
         // Frozen-gate retraining.
         if dir.join("frozen_retrain.csv").is_file() {
@@ -184,10 +189,14 @@ pub fn plot(args: &PlotArgs) -> CmdResult {
             written.push(p);
         }
     }
-    for (name, plot) in [("bn_vs_nobn_rho.png", rho_last), ("bn_vs_nobn_agreement.png", agree_last)] {
-        let p = args.out.join(name);
-        draw_line_plot(&plot, &p, Format::Png)?;
-        written.push(p);
+    // The variants side by side (`bn_vs_nobn_rho.png` for `--variant bn=… --variant nobn=…`).
+    if variants.len() > 1 {
+        let stem = variants.iter().map(|v| v.0.as_str()).collect::<Vec<_>>().join("_vs_");
+        for (name, plot) in [("rho", rho_last), ("agreement", agree_last)] {
+            let p = args.out.join(format!("{stem}_{name}.png"));
+            draw_line_plot(&plot, &p, Format::Png)?;
+            written.push(p);
+        }
     }
     for p in written {
         println!("{}", p.display());

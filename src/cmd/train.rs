@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use excitation::data::{DatasetKind, Split};
-use excitation::small_nets::PlainCnnConfig;
+use excitation::small_nets::{PlainCnnConfig, SmallNetConfig, SmallResNetConfig};
 use excitation::train::{train, LrSchedule, OptimizerKind, TrainConfig};
 
 use super::progress::Progress;
@@ -16,13 +16,18 @@ pub struct TrainArgs {
     /// Data set: `fashion-mnist` or `cifar10`.
     #[arg(long, default_value = "fashion-mnist")]
     pub dataset: String,
-    /// Folder holding the data set (default: Debian's Fashion-MNIST folder, or `data/cifar10`).
+    /// Folder holding the data set [default: Debian's Fashion-MNIST folder if installed, else
+    /// `data/fashion-mnist` or `data/cifar10`, where `curtain data fetch` puts them].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Run folder: config, checkpoints. An existing run there is resumed.
     #[arg(long)]
     pub run: PathBuf,
-    /// Leave out BatchNorm.
+    /// Network: `plain` (VGG-style CNN, no skips) or `resnet` (the small ResNet: 3×3 stem,
+    /// stages of BasicBlocks; always with BatchNorm).
+    #[arg(long, default_value = "plain")]
+    pub arch: String,
+    /// Leave out BatchNorm (plain CNN only).
     #[arg(long)]
     pub no_bn: bool,
     /// `sgd` (momentum 0.9) or `adam`.
@@ -60,11 +65,13 @@ pub struct TrainArgs {
     pub train_images: Option<usize>,
 }
 
-/// The default data folder of a data set.
+/// The default data folder of a data set: for Fashion-MNIST, Debian's folder when the
+/// package is installed, otherwise where `curtain data fetch` puts it (`data/<name>`).
 pub fn default_data_dir(kind: DatasetKind) -> PathBuf {
+    let debian = PathBuf::from(excitation::data::FASHION_MNIST_DEFAULT_DIR);
     match kind {
-        DatasetKind::FashionMnist => PathBuf::from(excitation::data::FASHION_MNIST_DEFAULT_DIR),
-        DatasetKind::Cifar10 => PathBuf::from("data/cifar10"),
+        DatasetKind::FashionMnist if debian.join("t10k-labels-idx1-ubyte.gz").is_file() => debian,
+        _ => super::data::default_fetch_dir(kind),
     }
 }
 
@@ -78,9 +85,15 @@ pub fn run(args: &TrainArgs) -> CmdResult {
     }
     let test_data = kind.load(&dir, Split::Test)?;
     let bn = !args.no_bn;
-    let model = match kind {
-        DatasetKind::FashionMnist => PlainCnnConfig::fashion_mnist(bn),
-        DatasetKind::Cifar10 => PlainCnnConfig::cifar10(bn),
+    let model: SmallNetConfig = match (args.arch.as_str(), kind) {
+        ("plain", DatasetKind::FashionMnist) => PlainCnnConfig::fashion_mnist(bn).into(),
+        ("plain", DatasetKind::Cifar10) => PlainCnnConfig::cifar10(bn).into(),
+        ("resnet", _) if args.no_bn => {
+            return Err("--no-bn is for the plain CNN; the ResNet always has BatchNorm".into())
+        }
+        ("resnet", DatasetKind::FashionMnist) => SmallResNetConfig::fashion_mnist().into(),
+        ("resnet", DatasetKind::Cifar10) => SmallResNetConfig::cifar10().into(),
+        (other, _) => return Err(format!("unknown architecture `{other}`; use `plain` or `resnet`").into()),
     };
     let optimizer = match args.optimizer.as_str() {
         "sgd" => OptimizerKind::Sgd { momentum: 0.9, weight_decay: args.weight_decay },
@@ -102,6 +115,13 @@ pub fn run(args: &TrainArgs) -> CmdResult {
         flip: kind == DatasetKind::Cifar10,
         eval_images: args.eval_images,
     };
+    eprintln!(
+        "training {} on {} ({} training images) into {}",
+        config.model.describe(),
+        kind.name(),
+        train_data.len(),
+        args.run.display()
+    );
     let device = excitation_device().autodiff();
     let mut bar = Progress::new(config.steps);
     let mut last_test = f64::NAN;

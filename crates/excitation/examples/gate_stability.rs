@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use excitation::data::idx::encode_idx;
 use excitation::data::{fashion_mnist, Split, FASHION_MNIST_DEFAULT_DIR};
-use excitation::small_nets::PlainCnnConfig;
+use excitation::small_nets::{PlainCnnConfig, SmallNet};
 use excitation::stability::experiment::{measure_run, StabilityConfig};
 use excitation::stability::frozen_retrain::RetrainConfig;
 use excitation::train::export::export_safetensors;
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let bn = a[3] == "bn";
             let steps: usize = a[4].parse()?;
             let config = TrainConfig {
-                model: PlainCnnConfig::fashion_mnist(bn),
+                model: PlainCnnConfig::fashion_mnist(bn).into(),
                 optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 5e-4 },
                 lr: 0.05,
                 schedule: LrSchedule::Cosine { warmup: (steps / 20).max(1) },
@@ -99,7 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n: usize = a[4].parse()?;
             let cfg: TrainConfig = serde_json::from_str(&std::fs::read_to_string(run.join("config.json"))?)?;
             let ck = list_checkpoints(run)?.pop().ok_or("no checkpoint")?;
-            let model = load_model(&cfg.model, &ck.dir, &Device::flex())?;
+            let SmallNet::Plain(model) = load_model(&cfg.model, &ck.dir, &Device::flex())? else {
+                return Err("the demo model must be a plain CNN".into());
+            };
             std::fs::create_dir_all(assets)?;
             export_safetensors(&model, &assets.join("model.safetensors"))?;
             std::fs::write(assets.join("config.json"), serde_json::to_string_pretty(&cfg.model)?)?;

@@ -14,8 +14,9 @@
 //! Only dilation 1 and `ceil_mode = false` are supported (all torchvision CNNs used here).
 
 use burn::module::Module;
-use burn::tensor::{activation, module::max_pool2d, ops::MaxPoolOptions, ops::PadMode, s, Tensor};
+use burn::tensor::{activation, module::max_pool2d, ops::MaxPoolOptions, ops::PadMode, s, Int, Tensor};
 
+use crate::error::{Error, Result};
 use crate::gate::GradientMode;
 
 /// Configuration of a [`GatedMaxPool2d`] (square kernel, as `nn.MaxPool2d(k, stride, padding)`).
@@ -109,6 +110,84 @@ impl GatedMaxPool2d {
             }
             _ => hard_max_pool2d(x, k, s, p),
         }
+    }
+}
+
+/// Gates of a max-pool whose windows tile its input (stride = kernel size, no padding):
+/// then `maxpool(x) = sumpool(m ⊙ x)` with `m` the one-hot mask of each window's arg-max, so
+/// the pool is a gating of its input followed by a fixed linear map (the structural
+/// similarity of Sec. 6.3), and its excitation counterpart is the softmax weight
+/// `softmax(x_W / T)` of each window (Listing 2).
+impl GatedMaxPool2d {
+    /// `[N, C, H, W]` → `[N, C, H/k, W/k, k·k]`, the entries of each window last (row-major
+    /// within the window). Errors unless the windows tile the input exactly.
+    fn windows(&self, x: Tensor<4>) -> Result<Tensor<5>> {
+        let k = self.kernel_size;
+        let [n, c, h, w] = x.dims();
+        if self.stride != k || self.padding != 0 {
+            return Err(Error::InvalidConfig(format!(
+                "explicit max-pool gates need non-overlapping windows (stride = kernel, no padding); \
+                 this pool has kernel {k}, stride {}, padding {}",
+                self.stride, self.padding
+            )));
+        }
+        if h % k != 0 || w % k != 0 || h == 0 || w == 0 {
+            return Err(Error::InvalidShape {
+                what: "max-pool input",
+                found: x.dims().to_vec(),
+                expected: format!("[N, C, H, W] with H and W positive multiples of the kernel size {k}"),
+            });
+        }
+        Ok(x.reshape([n, c, h / k, k, w / k, k]).permute([0, 1, 2, 4, 3, 5]).reshape([n, c, h / k, w / k, k * k]))
+    }
+
+    /// Inverse of `windows`.
+    fn unwindows(&self, x: Tensor<5>) -> Tensor<4> {
+        let k = self.kernel_size;
+        let [n, c, hk, wk, _] = x.dims();
+        x.reshape([n, c, hk, wk, k, k]).permute([0, 1, 2, 4, 3, 5]).reshape([n, c, hk * k, wk * k])
+    }
+
+    /// The gate of this pool at `x`: the one-hot mask of each window's arg-max (the first
+    /// maximum on ties, as PyTorch's max-pool routes its gradient).
+    ///
+    /// # Shapes
+    /// - `x`: `[N, C, H, W]`, `H` and `W` multiples of the kernel; output: same, entries in {0, 1}.
+    pub fn gate(&self, x: &Tensor<4>) -> Result<Tensor<4>> {
+        let win = self.windows(x.clone().detach())?;
+        let [n, c, h, w, kk] = win.dims();
+        let idx = win.argmax(4).expand([n, c, h, w, kk]);
+        let lanes = Tensor::<1, Int>::arange(0..kk as i64, &x.device()).reshape([1, 1, 1, 1, kk]).expand([n, c, h, w, kk]);
+        Ok(self.unwindows(idx.equal(lanes).float()))
+    }
+
+    /// The softmax weights `softmax(x_W / T)` of each window: this pool's factor of the
+    /// excitation tensor `Γ̃` at temperature `T` (its `T → 0` limit is [`GatedMaxPool2d::gate`]
+    /// away from ties).
+    ///
+    /// # Shapes
+    /// - `x`: `[N, C, H, W]`, `H` and `W` multiples of the kernel; output: same.
+    pub fn soft_weights(&self, x: &Tensor<4>, temperature: f64) -> Result<Tensor<4>> {
+        let win = self.windows(x.clone())?;
+        Ok(self.unwindows(activation::softmax(win.div_scalar(temperature), 4)))
+    }
+
+    /// The forward pass with the gate frozen to `mask` instead of the arg-max of `x`: the
+    /// sum over each window of `x ⊙ mask` (the π-induced network `f_π`, Sec. 5.1). With
+    /// `mask = self.gate(x)` it is the max-pool itself.
+    ///
+    /// # Shapes
+    /// - `x`, `mask`: `[N, C, H, W]`, `H` and `W` multiples of the kernel; output
+    ///   `[N, C, H/k, W/k]`.
+    pub fn forward_frozen(&self, x: Tensor<4>, mask: Tensor<4>) -> Result<Tensor<4>> {
+        if x.dims() != mask.dims() {
+            return Err(Error::InvalidShape {
+                what: "frozen max-pool gate",
+                found: mask.dims().to_vec(),
+                expected: format!("the shape of the pool's input, {:?}", x.dims()),
+            });
+        }
+        Ok(self.windows(x * mask)?.sum_dim(4).squeeze_dim(4))
     }
 }
 
@@ -338,6 +417,42 @@ mod tests {
                 assert!((d - 0.25).abs() < 1e-6, "{backend}: {d}");
             }
         }
+    }
+
+    /// The explicit gate of a tiling pool is the one-hot first arg-max; the frozen forward
+    /// with it is the max-pool; with another input's gate it picks that input's positions;
+    /// the soft weights sum to one per window; overlapping windows and odd sizes are errors.
+    #[test]
+    fn explicit_gates_of_a_tiling_pool() {
+        let dev = BackendKind::Flex.device();
+        let t4 = |v: Vec<f32>, s: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, s), &dev);
+        let pool = GatedMaxPool2dConfig::new(2).init(GradientMode::paper());
+        // One 2×4 channel: windows [1, 5 / 2, 0] and [0, 0 / 0, 0] (a tie: first wins).
+        let x = t4(vec![1., 5., 0., 0., 2., 0., 0., 0.], [1, 1, 2, 4]);
+        let m = pool.gate(&x).unwrap();
+        assert_eq!(tensor_to_vec(m.clone()).unwrap(), vec![0., 1., 1., 0., 0., 0., 0., 0.]);
+        assert_eq!(tensor_to_vec(pool.forward_frozen(x.clone(), m).unwrap()).unwrap(), vec![5., 0.]);
+        assert_eq!(tensor_to_vec(pool.forward(x.clone())).unwrap(), vec![5., 0.]);
+        let other = t4(vec![9., 0., 0., 0., 0., 0., 0., 1.], [1, 1, 2, 4]);
+        let frozen = pool.forward_frozen(x.clone(), pool.gate(&other).unwrap()).unwrap();
+        assert_eq!(tensor_to_vec(frozen).unwrap(), vec![1., 0.]);
+        // Random input, 3×3 windows: frozen own gates = max-pool; soft weights per window sum to 1.
+        let v = values(2 * 6 * 9, 5);
+        let x = t4(v, [1, 2, 6, 9]);
+        let p3 = GatedMaxPool2dConfig::new(3).init(GradientMode::Vanilla);
+        let a = tensor_to_vec(p3.forward(x.clone())).unwrap();
+        let b = tensor_to_vec(p3.forward_frozen(x.clone(), p3.gate(&x).unwrap()).unwrap()).unwrap();
+        assert_eq!(a, b);
+        let w = p3.soft_weights(&x, 0.3).unwrap();
+        let per_window = tensor_to_vec(p3.forward_frozen(x.ones_like(), w).unwrap()).unwrap();
+        assert_eq!(per_window.len(), 2 * 2 * 3);
+        assert!(per_window.iter().all(|s| (s - 1.0).abs() < 1e-6), "{per_window:?}");
+        // Errors, not panics.
+        let overlapping = GatedMaxPool2dConfig::new(3).with_stride(2).with_padding(1).init(GradientMode::Vanilla);
+        assert!(overlapping.gate(&x).unwrap_err().to_string().contains("non-overlapping"));
+        assert!(pool.gate(&t4(vec![0.; 9], [1, 1, 3, 3])).is_err());
+        let e = pool.forward_frozen(x.clone(), t4(vec![0.; 4], [1, 1, 2, 2])).unwrap_err().to_string();
+        assert!(e.contains("[1, 1, 2, 2]"), "{e}");
     }
 
     /// Large values and tiny temperatures give finite values and gradients.

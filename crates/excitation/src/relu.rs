@@ -13,6 +13,7 @@
 use burn::module::Module;
 use burn::tensor::{activation, Tensor};
 
+use crate::error::{Error, Result};
 use crate::gate::GradientMode;
 
 /// ReLU whose backward pass follows a [`GradientMode`] (torchvision's `nn.ReLU` slot).
@@ -36,6 +37,54 @@ impl GatedRelu {
     pub fn forward<const D: usize>(&self, z: Tensor<D>) -> Tensor<D> {
         gated_relu(z, self.mode)
     }
+}
+
+impl GatedRelu {
+    /// The binary gate `[z > 0]` this ReLU applies at `z` (its row of the gating `G(x)`,
+    /// Sec. 2.2), as [`relu_gate`].
+    ///
+    /// # Shapes
+    /// - `z`: any shape; output: same shape, entries in {0, 1}.
+    pub fn gate<const D: usize>(&self, z: &Tensor<D>) -> Tensor<D> {
+        relu_gate(z)
+    }
+
+    /// The factor this ReLU contributes to the excitation tensor `Γ̃` (Eq. 21): `σ(z/T)` in an
+    /// `Excitation` mode, the gate `[z > 0]` in `Vanilla` (its `T → 0` limit).
+    ///
+    /// # Shapes
+    /// - `z`: any shape; output: same shape.
+    pub fn excitation<const D: usize>(&self, z: &Tensor<D>) -> Tensor<D> {
+        match self.mode {
+            GradientMode::Excitation { sigma, temperature } => sigma.gate(z.clone(), temperature),
+            GradientMode::Vanilla => relu_gate(z),
+        }
+    }
+
+    /// The forward pass with the gate frozen to `mask` instead of `[z > 0]`: `z ⊙ mask`, the
+    /// π-induced network `f_π` of Sec. 5.1 when `mask` holds another network's (or another
+    /// checkpoint's) gates. The gradient is `mask` as well, whatever the mode.
+    ///
+    /// # Shapes
+    /// - `z`, `mask`: the same shape; output: that shape.
+    pub fn forward_frozen<const D: usize>(&self, z: Tensor<D>, mask: Tensor<D>) -> Result<Tensor<D>> {
+        if z.dims() != mask.dims() {
+            return Err(Error::InvalidShape {
+                what: "frozen ReLU gate",
+                found: mask.dims().to_vec(),
+                expected: format!("the shape of the ReLU's input, {:?}", z.dims()),
+            });
+        }
+        Ok(z * mask)
+    }
+}
+
+/// The binary ReLU gate `[z > 0]` (0 at `z = 0`, where PyTorch's ReLU derivative is 0).
+///
+/// # Shapes
+/// - `z`: any shape; output: same shape, entries in {0, 1}.
+pub fn relu_gate<const D: usize>(z: &Tensor<D>) -> Tensor<D> {
+    z.clone().greater_elem(0.0).float()
 }
 
 /// relu(z) whose derivative is 1[z > 0] (`Vanilla`) or σ(z/T) (`Excitation`).
@@ -137,6 +186,39 @@ mod tests {
         for (d, want) in dz.iter().zip([0.0, 0.0, 1.0, 1.0]) {
             assert!((d - want).abs() < 1e-30, "{dz:?}");
         }
+    }
+
+    /// `forward_frozen` with the layer's own gate is the ReLU; with another mask it gates by
+    /// that mask (values and gradient); a mask of the wrong shape is an error.
+    #[test]
+    fn frozen_gate_multiplies_by_the_mask() {
+        let dev = BackendKind::Flex.autodiff_device();
+        let x = inputs();
+        let n = x.len();
+        let layer = GatedRelu::new(GradientMode::paper());
+        let z = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev).require_grad();
+        let own = layer.forward_frozen(z.clone(), layer.gate(&z)).unwrap();
+        let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+        assert_eq!(tensor_to_vec(own).unwrap(), want);
+        let mask: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+        let m = Tensor::<1>::from_data(TensorData::new(mask.clone(), [n]), &dev);
+        let y = layer.forward_frozen(z.clone(), m).unwrap();
+        let yv = tensor_to_vec(y.clone()).unwrap();
+        for i in 0..n {
+            assert_eq!(yv[i], x[i] * mask[i]);
+        }
+        let dz = tensor_to_vec(z.grad(&y.sum().backward()).unwrap()).unwrap();
+        assert_eq!(dz, mask);
+        let short = Tensor::<1>::from_data(TensorData::new(vec![1.0f32; 3], [3]), &dev);
+        let err = layer.forward_frozen(z.clone(), short).unwrap_err().to_string();
+        assert!(err.contains("[3]") && err.contains("[12]"), "{err}");
+        // The excitation factor is σ(z/T); in Vanilla mode it is the gate itself.
+        let e = tensor_to_vec(layer.excitation(&z)).unwrap();
+        for (g, v) in e.iter().zip(&x) {
+            assert!((*g as f64 - Sigma::Sigmoid.eval(*v as f64 / 0.3)).abs() < 1e-6);
+        }
+        let g = tensor_to_vec(GatedRelu::new(GradientMode::Vanilla).excitation(&z)).unwrap();
+        assert_eq!(g, x.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect::<Vec<f32>>());
     }
 
     /// Without autodiff the layer is a plain ReLU.

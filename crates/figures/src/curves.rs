@@ -170,11 +170,51 @@ impl Figure for PlotFigure<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        let legend = self.legend_corner();
         if self.plot.log_x {
-            draw_with(self.plot, area, self.x.clone().log_scale(), self.y.clone())
+            draw_with(self.plot, area, self.x.clone().log_scale(), self.y.clone(), legend)
         } else {
-            draw_with(self.plot, area, self.x.clone(), self.y.clone())
+            draw_with(self.plot, area, self.x.clone(), self.y.clone(), legend)
         }
+    }
+}
+
+impl PlotFigure<'_> {
+    /// The corner for the legend that covers the fewest data points (upper right on ties).
+    fn legend_corner(&self) -> SeriesLabelPosition {
+        let (x, y) = (&self.x, &self.y);
+        let fx = |v: f64| {
+            if self.plot.log_x {
+                (v.ln() - x.start.ln()) / (x.end.ln() - x.start.ln())
+            } else {
+                (v - x.start) / (x.end - x.start)
+            }
+        };
+        let fy = |v: f64| (v - y.start) / (y.end - y.start);
+        // The legend box: about 40 % of the width, 30 px per series of a ~400 px tall plot.
+        let (w, h) = (0.42, ((self.plot.series.len() as f64 * 18.0 + 16.0) / 400.0).min(0.9));
+        let corners = [
+            (SeriesLabelPosition::UpperRight, true, true),
+            (SeriesLabelPosition::LowerRight, true, false),
+            (SeriesLabelPosition::UpperLeft, false, true),
+            (SeriesLabelPosition::LowerLeft, false, false),
+        ];
+        let covered = |right: bool, upper: bool| -> usize {
+            self.plot
+                .series
+                .iter()
+                .flat_map(|s| s.x.iter().zip(&s.y))
+                .filter(|(&a, &b)| {
+                    let (u, v) = (fx(a), fy(b));
+                    (if right { u >= 1.0 - w } else { u <= w }) && (if upper { v >= 1.0 - h } else { v <= h })
+                })
+                .count()
+        };
+        corners
+            .into_iter()
+            .min_by_key(|&(_, right, upper)| covered(right, upper))
+            .map(|c| c.0)
+            .unwrap_or(SeriesLabelPosition::UpperRight)
     }
 }
 
@@ -183,6 +223,7 @@ fn draw_with<DB, XR>(
     area: &DrawingArea<DB, Shift>,
     x: XR,
     y: Range<f64>,
+    legend: SeriesLabelPosition,
 ) -> Result<()>
 where
     DB: DrawingBackend,
@@ -226,7 +267,7 @@ where
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(text_style(13))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .draw()
         .map_err(Error::drawing)?;
     Ok(())
@@ -236,4 +277,35 @@ where
 pub fn draw_line_plot(plot: &LinePlot, path: &Path, format: Format) -> Result<()> {
     let (x, y) = plot.validate()?;
     output::save(&PlotFigure { plot, x, y }, path, format)
+}
+
+#[cfg(test)]
+mod legend_tests {
+    use super::*;
+
+    fn figure(plot: &LinePlot) -> PlotFigure<'_> {
+        let (x, y) = plot.validate().unwrap();
+        PlotFigure { plot, x, y }
+    }
+
+    /// The legend goes to the upper right unless data lie there; a rising curve ending
+    /// top right pushes it to the lower right, one ending bottom right to the upper right.
+    #[test]
+    fn legend_avoids_the_data() {
+        let xs: Vec<f64> = (0..11).map(f64::from).collect();
+        let rising = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs.clone(), xs.clone()));
+        assert!(matches!(figure(&rising).legend_corner(), SeriesLabelPosition::LowerRight));
+        let falling = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs.clone(), xs.iter().map(|v| 10.0 - v).collect()));
+        assert!(matches!(figure(&falling).legend_corner(), SeriesLabelPosition::UpperRight));
+        // Low on the left, high from x = 2 on: only the lower right is free.
+        let plateau: Vec<f64> = xs.iter().map(|&v| if v < 2.0 { 0.0 } else { 10.0 }).collect();
+        let p = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs.clone(), plateau));
+        let corner = figure(&p).legend_corner();
+        assert!(matches!(corner, SeriesLabelPosition::LowerRight), "{corner:?}");
+        // Points in every corner: the one with the fewest wins.
+        let xs4 = vec![0.0, 0.0, 10.0, 10.0, 10.0, 0.0, 10.0];
+        let ys4 = vec![0.0, 10.0, 0.0, 0.0, 10.0, 10.0, 10.0];
+        let p = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs4, ys4));
+        assert!(matches!(figure(&p).legend_corner(), SeriesLabelPosition::LowerLeft));
+    }
 }

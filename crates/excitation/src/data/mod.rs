@@ -11,6 +11,7 @@ pub mod batch;
 pub mod cifar;
 pub mod fetch;
 pub mod idx;
+pub mod md5;
 
 use crate::experiment_error::{ExperimentError, ExperimentResult};
 

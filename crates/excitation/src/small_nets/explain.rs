@@ -9,7 +9,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::gating::GateMode;
-use super::plain_cnn::PlainCnn;
+use super::net::GatedNetwork;
 use crate::experiment_error::{ExperimentError, ExperimentResult};
 
 /// Settings of projected gradient ascent.
@@ -38,7 +38,7 @@ fn class_selector(classes: &[usize], num_classes: usize, device: &Device) -> Exp
 ///
 /// # Shapes
 /// `x`: `[N, C, H, W]`, `classes`: `N` → `[N, C, H, W]`.
-pub fn pullback(model: &PlainCnn, x: Tensor<4>, classes: &[usize], mode: GateMode<'_>) -> ExperimentResult<Tensor<4>> {
+pub fn pullback(model: &dyn GatedNetwork, x: Tensor<4>, classes: &[usize], mode: GateMode<'_>) -> ExperimentResult<Tensor<4>> {
     let device = x.device();
     if !device.is_autodiff() {
         return Err(ExperimentError::Config("pullbacks need an autodiff device".into()));
@@ -64,7 +64,7 @@ fn norms(t: &Tensor<4>) -> Tensor<4> {
 ///
 /// # Shapes
 /// `x`: `[N, C, H, W]` in `[-1, 1]` → same.
-pub fn ascent(model: &PlainCnn, x: Tensor<4>, classes: &[usize], mode: GateMode<'_>, cfg: &AscentConfig) -> ExperimentResult<Tensor<4>> {
+pub fn ascent(model: &dyn GatedNetwork, x: Tensor<4>, classes: &[usize], mode: GateMode<'_>, cfg: &AscentConfig) -> ExperimentResult<Tensor<4>> {
     let start = x.clone().detach();
     let mut cur = start.clone();
     for _ in 0..cfg.steps {

@@ -9,7 +9,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::gating::{gated_max_pool, gated_relu, max_pool_gate, relu_gate, GateKind, GateLayer, GateMode, Gates};
+use super::gating::{apply_max_pool, apply_relu, gate_of, GateKind, GateLayer, GateMode, Gates};
 use crate::experiment_error::{ExperimentError, ExperimentResult};
 
 /// Architecture of a [`PlainCnn`].
@@ -119,22 +119,14 @@ pub struct Trace {
 
 impl Trace {
     /// The binary gates `G(x)` of this pass (ReLU gates `[z > 0]`, max-pool arg-max masks).
-    pub fn gates(&self) -> Gates {
-        Gates {
-            layers: self
-                .gate_inputs
-                .iter()
-                .zip(&self.gate_names)
-                .map(|(z, (name, kind))| GateLayer {
-                    name: name.clone(),
-                    kind: *kind,
-                    mask: match kind {
-                        GateKind::Relu => relu_gate(z),
-                        GateKind::MaxPool => max_pool_gate(z),
-                    },
-                })
-                .collect(),
-        }
+    pub fn gates(&self) -> ExperimentResult<Gates> {
+        let layers = self
+            .gate_inputs
+            .iter()
+            .zip(&self.gate_names)
+            .map(|(z, (name, kind))| Ok(GateLayer { name: name.clone(), kind: *kind, mask: gate_of(*kind, z)? }))
+            .collect::<ExperimentResult<_>>()?;
+        Ok(Gates { layers })
     }
 }
 
@@ -239,13 +231,13 @@ impl PlainCnn {
                 }
                 check(k, &z)?;
                 gate_inputs.push(z.clone());
-                h = gated_relu(z, mode, k);
+                h = apply_relu(z, mode, k)?;
                 k += 1;
             }
             if b < last {
                 check(k, &h)?;
                 gate_inputs.push(h.clone());
-                h = gated_max_pool(h, mode, k);
+                h = apply_max_pool(h, mode, k)?;
                 k += 1;
             }
         }
@@ -287,7 +279,7 @@ mod tests {
             let net = PlainCnnConfig::fashion_mnist(bn).init(&dev).unwrap();
             let x = input(3, &dev);
             let tr = net.forward_traced(x.clone(), GateMode::Relu).unwrap();
-            let gates = tr.gates();
+            let gates = tr.gates().unwrap();
             let fz = net.forward_traced(x.clone(), GateMode::Frozen(&gates)).unwrap().logits;
             let ex = net.forward_traced(x, GateMode::Excitation { temperature: 0.3 }).unwrap().logits;
             let a = tr.logits.into_data().try_to_vec::<f32>().unwrap();
@@ -305,7 +297,7 @@ mod tests {
         let dev = Device::flex();
         dev.seed(3);
         let net = PlainCnnConfig::fashion_mnist(false).init(&dev).unwrap();
-        let gates = net.forward_traced(input(2, &dev), GateMode::Relu).unwrap().gates();
+        let gates = net.forward_traced(input(2, &dev), GateMode::Relu).unwrap().gates().unwrap();
         // Gates of two images for a batch of three.
         let err = net.forward_traced(input(3, &dev), GateMode::Frozen(&gates)).unwrap_err().to_string();
         assert!(err.contains("block0.conv0.relu") && err.contains("[2, 16, 28, 28]"), "{err}");

@@ -8,14 +8,13 @@
 //! ReLU gate and the pool's arg-max mask; for `Γ` the product of `σ(z/T)` and the softmax
 //! pool weights at the same `T`). Every factor is augmented with the constant bias unit.
 
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use super::probe::{PackedGates, Probe};
 use super::tensor_corr::{rank1_pearson, LayerSums};
-use crate::experiment_error::ExperimentResult;
-use crate::small_nets::gating::soft_pool_weights;
-use crate::small_nets::{GateKind, GateMode, Gates, PlainCnn, Trace};
+use crate::experiment_error::{ExperimentError, ExperimentResult};
+use crate::small_nets::gating::{relu_excitation, soft_pool_weights};
+use crate::small_nets::{GateKind, GateMode, GatedNetwork, Gates, Trace};
 
 /// Groups gate layers into units: each ReLU with the max-pool right after it, if any.
 pub fn units(names: &[(String, GateKind)]) -> Vec<(usize, Option<usize>)> {
@@ -39,19 +38,19 @@ pub fn units(names: &[(String, GateKind)]) -> Vec<(usize, Option<usize>)> {
 ///
 /// # Shapes
 /// Each `[N, C, H, W]`.
-pub fn excitation_factors(trace: &Trace, temperature: f32) -> Vec<Tensor<4>> {
+pub fn excitation_factors(trace: &Trace, temperature: f32) -> ExperimentResult<Vec<Tensor<4>>> {
     units(&trace.gate_names)
         .into_iter()
         .map(|(k, pool)| {
             let z = &trace.gate_inputs[k];
             let mut f = match trace.gate_names[k].1 {
-                GateKind::Relu => sigmoid(z.clone() / temperature as f64),
-                GateKind::MaxPool => soft_pool_weights(z, temperature),
+                GateKind::Relu => relu_excitation(z, temperature),
+                GateKind::MaxPool => soft_pool_weights(z, temperature)?,
             };
             if let Some(p) = pool {
-                f = f * soft_pool_weights(&trace.gate_inputs[p], temperature);
+                f = f * soft_pool_weights(&trace.gate_inputs[p], temperature)?;
             }
-            f
+            Ok(f)
         })
         .collect()
 }
@@ -99,7 +98,7 @@ pub fn factor_sums(a: &[Tensor<4>], b: &[Tensor<4>]) -> Vec<Vec<LayerSums>> {
 ///
 /// Returns `[temperature][image]`.
 pub fn excitation_gate_correlation(
-    model_t: &PlainCnn,
+    model_t: &dyn GatedNetwork,
     gates_s: &PackedGates,
     probe: &Probe,
     temperatures: &[f32],
@@ -111,16 +110,21 @@ pub fn excitation_gate_correlation(
 /// [`excitation_gate_correlation`] against several checkpoints' gates at once (one forward
 /// pass of `model_t` per batch). Returns `[gate set][temperature][image]`.
 pub fn excitation_gate_correlations(
-    model_t: &PlainCnn,
+    model_t: &dyn GatedNetwork,
     gate_sets: &[&PackedGates],
     probe: &Probe,
     temperatures: &[f32],
     device: &Device,
 ) -> ExperimentResult<Vec<Vec<Vec<f64>>>> {
+    if model_t.has_skips() {
+        return Err(ExperimentError::Config(
+            "ρ(Γ̃, G̃) from per-layer factors needs a chain network: with skip connections the path tensor is not a product over layers".into(),
+        ));
+    }
     let mut out = vec![vec![Vec::with_capacity(probe.data.len()); temperatures.len()]; gate_sets.len()];
     for r in probe.batches() {
         let tr = model_t.forward_traced(probe.images(r.clone(), device), GateMode::Relu)?;
-        let es: Vec<Vec<Tensor<4>>> = temperatures.iter().map(|&t| excitation_factors(&tr, t)).collect();
+        let es: Vec<Vec<Tensor<4>>> = temperatures.iter().map(|&t| excitation_factors(&tr, t)).collect::<ExperimentResult<_>>()?;
         for (si, gs) in gate_sets.iter().enumerate() {
             let g = gate_factors(&gs.gates(r.clone(), device));
             for (ti, e) in es.iter().enumerate() {
@@ -155,7 +159,7 @@ mod tests {
         let probe = Probe { data, batch: 3 };
         let own = PackedGates::compute(&net, &probe, &dev).unwrap();
         let tr = net.forward_traced(probe.images(0..3, &dev), GateMode::Relu).unwrap();
-        let e = excitation_factors(&tr, 0.5);
+        let e = excitation_factors(&tr, 0.5).unwrap();
         let g = gate_factors(&own.gates(0..3, &dev));
         let rho = excitation_gate_correlation(&net, &own, &probe, &[0.5, 1e-4], &dev).unwrap();
         for i in 0..3 {

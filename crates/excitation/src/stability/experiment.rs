@@ -9,7 +9,12 @@
 //!   (per-image `ρ(Γ̃^(t)(x), G̃^(s)(x))` summarised over the probe);
 //! - `kernel.csv` — `step,kernel,temperature,accuracy,network_accuracy`;
 //! - `frozen_retrain.csv` — `source,gate_step,accuracy`;
-//! - `summary.json` — configuration, checkpoint steps, `t_π`, timings.
+//! - `summary.json` — configuration, checkpoint steps, `t_π`, timings, and what was not
+//!   measured and why.
+//!
+//! For a network with skip connections (the small ResNet) `excitation_corr.csv` and
+//! `kernel.csv` are not written: both rest on the path tensor being a product over layers
+//! (the chain of Sec. 2.2), which skips break; `summary.json` lists them under `skipped`.
 
 use std::io::Write;
 use std::path::Path;
@@ -69,6 +74,9 @@ pub struct StabilitySummary {
     pub t_pi_step: Option<usize>,
     /// Seconds spent in each part.
     pub seconds: Vec<(String, f64)>,
+    /// Measurements not made, with the reason.
+    #[serde(default)]
+    pub skipped: Vec<(String, String)>,
 }
 
 fn csv(path: &Path, header: &str, rows: &[String]) -> ExperimentResult<()> {
@@ -162,59 +170,73 @@ pub fn measure_run(
     let t_pi_step = t_pi(&rho, cfg.threshold).map(|i| steps[i]);
     seconds.push(("induced".into(), t0.elapsed().as_secs_f64()));
 
-    // Γ̃^(t) against G̃^(s).
-    let t0 = Instant::now();
-    let mut rows = Vec::new();
-    for t in 0..c {
-        let sets: Vec<&PackedGates> = gates[..=t].iter().collect();
-        let r = excitation_gate_correlations(&models[t], &sets, &probe, &cfg.temperatures, infer)?;
-        for (s, per_t) in r.iter().enumerate() {
-            for (ti, v) in per_t.iter().enumerate() {
-                let fin: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-                let mean = fin.iter().sum::<f64>() / fin.len().max(1) as f64;
-                let above = fin.iter().filter(|&&x| x >= cfg.threshold).count() as f64 / fin.len().max(1) as f64;
-                rows.push(format!(
-                    "{},{},{},{:.6},{:.6},{:.4},{}",
-                    steps[s],
-                    steps[t],
-                    cfg.temperatures[ti],
-                    mean,
-                    median(v),
-                    above,
-                    v.len() - fin.len()
-                ));
-            }
+    let mut skipped = Vec::new();
+    let chain = !tc.model.has_skips();
+    if !chain {
+        let why = "the network has skip connections: the path tensor is not a product over layers (Sec. 2.2 holds for chains only)";
+        skipped.push(("excitation_corr".to_string(), why.to_string()));
+        skipped.push(("kernel".to_string(), why.to_string()));
+        log(&format!("not measured (excitation correlation, kernel machines): {why}"));
+        for stale in ["excitation_corr.csv", "kernel.csv"] {
+            let _ = std::fs::remove_file(out.join(stale));
         }
-        log(&format!("excitation ρ for t = {} done", steps[t]));
     }
-    csv(&out.join("excitation_corr.csv"), "s_step,t_step,temperature,mean_rho,median_rho,frac_above_0_9,undefined", &rows)?;
-    seconds.push(("excitation_corr".into(), t0.elapsed().as_secs_f64()));
 
-    // Kernel machines.
-    let t0 = Instant::now();
-    let ktrain = Probe { data: train_data.take(cfg.kernel_train), batch: cfg.batch };
-    let ktest = Probe { data: test_data.take(cfg.kernel_test.min(cfg.probe_images)), batch: cfg.batch };
-    let which: Vec<usize> = if cfg.kernel_checkpoints.is_empty() { (0..c).collect() } else { cfg.kernel_checkpoints.iter().copied().filter(|&i| i < c).collect() };
-    let mut rows = Vec::new();
-    let lin = kernel_machine_accuracy(&models[0], &ktrain, &ktest, KernelKind::Linear, cfg.ridge, infer)?;
-    rows.push(format!("-1,linear,,{lin:.4},"));
-    for &i in &which {
-        let net_acc = crate::train::evaluate(&models[i], &ktest.data, ktest.data.len(), cfg.batch, infer);
-        let mut kinds = vec![KernelKind::Gates];
-        kinds.push(KernelKind::Excitation(0.3));
-        for kind in kinds {
-            let acc = kernel_machine_accuracy(&models[i], &ktrain, &ktest, kind, cfg.ridge, infer)?;
-            let (name, temp) = match kind {
-                KernelKind::Gates => ("K_G", String::new()),
-                KernelKind::Excitation(t) => ("K_Gamma", t.to_string()),
-                KernelKind::Linear => ("linear", String::new()),
-            };
-            rows.push(format!("{},{},{},{:.4},{:.4}", steps[i], name, temp, acc, net_acc));
+    // Γ̃^(t) against G̃^(s).
+    if chain {
+        let t0 = Instant::now();
+        let mut rows = Vec::new();
+        for t in 0..c {
+            let sets: Vec<&PackedGates> = gates[..=t].iter().collect();
+            let r = excitation_gate_correlations(&models[t], &sets, &probe, &cfg.temperatures, infer)?;
+            for (s, per_t) in r.iter().enumerate() {
+                for (ti, v) in per_t.iter().enumerate() {
+                    let fin: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+                    let mean = fin.iter().sum::<f64>() / fin.len().max(1) as f64;
+                    let above = fin.iter().filter(|&&x| x >= cfg.threshold).count() as f64 / fin.len().max(1) as f64;
+                    rows.push(format!(
+                        "{},{},{},{:.6},{:.6},{:.4},{}",
+                        steps[s],
+                        steps[t],
+                        cfg.temperatures[ti],
+                        mean,
+                        median(v),
+                        above,
+                        v.len() - fin.len()
+                    ));
+                }
+            }
+            log(&format!("excitation ρ for t = {} done", steps[t]));
         }
-        log(&format!("kernel machines for step {} done", steps[i]));
+        csv(&out.join("excitation_corr.csv"), "s_step,t_step,temperature,mean_rho,median_rho,frac_above_0_9,undefined", &rows)?;
+        seconds.push(("excitation_corr".into(), t0.elapsed().as_secs_f64()));
+
+        // Kernel machines.
+        let t0 = Instant::now();
+        let ktrain = Probe { data: train_data.take(cfg.kernel_train), batch: cfg.batch };
+        let ktest = Probe { data: test_data.take(cfg.kernel_test.min(cfg.probe_images)), batch: cfg.batch };
+        let which: Vec<usize> = if cfg.kernel_checkpoints.is_empty() { (0..c).collect() } else { cfg.kernel_checkpoints.iter().copied().filter(|&i| i < c).collect() };
+        let mut rows = Vec::new();
+        let lin = kernel_machine_accuracy(&models[0], &ktrain, &ktest, KernelKind::Linear, cfg.ridge, infer)?;
+        rows.push(format!("-1,linear,,{lin:.4},"));
+        for &i in &which {
+            let net_acc = crate::train::evaluate(&models[i], &ktest.data, ktest.data.len(), cfg.batch, infer);
+            let mut kinds = vec![KernelKind::Gates];
+            kinds.push(KernelKind::Excitation(0.3));
+            for kind in kinds {
+                let acc = kernel_machine_accuracy(&models[i], &ktrain, &ktest, kind, cfg.ridge, infer)?;
+                let (name, temp) = match kind {
+                    KernelKind::Gates => ("K_G", String::new()),
+                    KernelKind::Excitation(t) => ("K_Gamma", t.to_string()),
+                    KernelKind::Linear => ("linear", String::new()),
+                };
+                rows.push(format!("{},{},{},{:.4},{:.4}", steps[i], name, temp, acc, net_acc));
+            }
+            log(&format!("kernel machines for step {} done", steps[i]));
+        }
+        csv(&out.join("kernel.csv"), "step,kernel,temperature,accuracy,network_accuracy", &rows)?;
+        seconds.push(("kernel".into(), t0.elapsed().as_secs_f64()));
     }
-    csv(&out.join("kernel.csv"), "step,kernel,temperature,accuracy,network_accuracy", &rows)?;
-    seconds.push(("kernel".into(), t0.elapsed().as_secs_f64()));
 
     // Frozen-gate retraining.
     if let Some(rc) = &cfg.retrain {
@@ -235,7 +257,7 @@ pub fn measure_run(
         seconds.push(("frozen_retrain".into(), t0.elapsed().as_secs_f64()));
     }
 
-    let summary = StabilitySummary { config: cfg.clone(), train: tc, steps, probe_accuracy, t_pi_step, seconds };
+    let summary = StabilitySummary { config: cfg.clone(), train: tc, steps, probe_accuracy, t_pi_step, seconds, skipped };
     let p = out.join("summary.json");
     std::fs::write(&p, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| ExperimentError::io(&p, e))?;
     Ok(summary)

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::probe::Probe;
 use crate::data::Dataset;
 use crate::experiment_error::{ExperimentError, ExperimentResult};
-use crate::small_nets::{GateLayer, GateMode, Gates, PlainCnn, PlainCnnConfig};
+use crate::small_nets::{GateLayer, GateMode, GatedNetwork, Gates, SmallNetConfig};
 use crate::train::run::{correct, cross_entropy, make_optimizer, step_indices};
 use crate::train::OptimizerKind;
 
@@ -32,8 +32,8 @@ pub struct RetrainConfig {
     pub seed: u64,
 }
 
-fn gates_on(gating: &PlainCnn, x: Tensor<4>, to: &Device) -> ExperimentResult<Gates> {
-    let g = gating.forward_traced(x, GateMode::Relu)?.gates();
+fn gates_on(gating: &dyn GatedNetwork, x: Tensor<4>, to: &Device) -> ExperimentResult<Gates> {
+    let g = gating.forward_traced(x, GateMode::Relu)?.gates()?;
     Ok(Gates {
         layers: g
             .layers
@@ -49,8 +49,8 @@ fn gates_on(gating: &PlainCnn, x: Tensor<4>, to: &Device) -> ExperimentResult<Ga
 /// `gating` lives on the inference device `infer`; training runs on the autodiff device
 /// `train_dev`.
 pub fn retrain_accuracy(
-    model: &PlainCnnConfig,
-    gating: Option<&PlainCnn>,
+    model: &SmallNetConfig,
+    gating: Option<&dyn GatedNetwork>,
     train: &Dataset,
     test: &Probe,
     cfg: &RetrainConfig,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::pearson;
 use super::probe::{PackedGates, Probe};
 use crate::experiment_error::ExperimentResult;
-use crate::small_nets::{GateMode, PlainCnn};
+use crate::small_nets::{GateMode, GatedNetwork};
 
 /// One `(s, t)` comparison.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -31,7 +31,7 @@ fn argmax(row: &[f32]) -> usize {
 
 /// Compares `model` (checkpoint `t`) with itself under the frozen gates `gates_s`
 /// (checkpoint `s`'s gates on the same probe).
-pub fn induced_correlation(model: &PlainCnn, gates_s: &PackedGates, probe: &Probe, device: &Device) -> ExperimentResult<InducedCorrelation> {
+pub fn induced_correlation(model: &dyn GatedNetwork, gates_s: &PackedGates, probe: &Probe, device: &Device) -> ExperimentResult<InducedCorrelation> {
     let (mut f, mut fpi) = (Vec::new(), Vec::new());
     for r in probe.batches() {
         let x = probe.images(r.clone(), device);
@@ -97,6 +97,42 @@ mod tests {
         let g2 = PackedGates::compute(&other, &probe, &dev).unwrap();
         let r2 = induced_correlation(&net, &g2, &probe, &dev).unwrap();
         assert!(r2.rho < 0.999, "{}", r2.rho);
+    }
+
+    /// The same on the small ResNet (gates frozen at every ReLU application, skips
+    /// included); the chain-only measurements refuse it with a reason.
+    #[test]
+    fn resnet_own_gates_give_rho_one_and_chain_measures_refuse_it() {
+        let dev = Device::flex();
+        dev.seed(6);
+        let cfg = crate::small_nets::SmallResNetConfig {
+            in_channels: 1,
+            image_size: 8,
+            base_width: 4,
+            blocks_per_stage: vec![1, 1],
+            num_classes: 10,
+        };
+        let net = crate::small_nets::SmallNetConfig::from(cfg).init(&dev).unwrap();
+        let pixels: Vec<u8> = (0..6 * 64).map(|i| ((i * 41) % 256) as u8).collect();
+        let data = Dataset::new(pixels, (0..6).collect(), 1, 8, 8, crate::data::FASHION_MNIST_CLASSES).unwrap();
+        let probe = Probe { data, batch: 4 };
+        let own = PackedGates::compute(&net, &probe, &dev).unwrap();
+        assert_eq!(own.names.len(), 5);
+        let r = induced_correlation(&net, &own, &probe, &dev).unwrap();
+        assert_eq!((r.rho, r.prediction_agreement), (1.0, 1.0));
+        let err = super::super::excitation_corr::excitation_gate_correlation(&net, &own, &probe, &[0.3], &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("skip connections"), "{err}");
+        let k = super::super::kernel_machine::kernel_machine_accuracy(
+            &net,
+            &probe,
+            &probe,
+            super::super::kernel_machine::KernelKind::Gates,
+            1e-2,
+            &dev,
+        );
+        assert!(k.unwrap_err().to_string().contains("skip connections"));
     }
 
     #[test]

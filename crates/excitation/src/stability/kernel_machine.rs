@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::excitation_corr::{excitation_factors, gate_factors};
 use super::kernel::{kernel_ridge_fit, kernel_ridge_predict, log_product_kernel};
 use super::probe::Probe;
-use crate::experiment_error::ExperimentResult;
-use crate::small_nets::{GateMode, PlainCnn};
+use crate::experiment_error::{ExperimentError, ExperimentResult};
+use crate::small_nets::{GateMode, GatedNetwork};
 
 /// Which gating's kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -28,15 +28,15 @@ struct Features {
     layers: Vec<Tensor<2>>,
 }
 
-fn features(model: &PlainCnn, probe: &Probe, kind: KernelKind, device: &Device) -> ExperimentResult<Features> {
+fn features(model: &dyn GatedNetwork, probe: &Probe, kind: KernelKind, device: &Device) -> ExperimentResult<Features> {
     let mut inputs = Vec::new();
     let mut per_layer: Vec<Vec<Tensor<2>>> = Vec::new();
     for r in probe.batches() {
         let x = probe.images(r, device);
         let tr = model.forward_traced(x.clone(), GateMode::Relu)?;
         let f = match kind {
-            KernelKind::Gates => gate_factors(&tr.gates()),
-            KernelKind::Excitation(t) => excitation_factors(&tr, t),
+            KernelKind::Gates => gate_factors(&tr.gates()?),
+            KernelKind::Excitation(t) => excitation_factors(&tr, t)?,
             KernelKind::Linear => Vec::new(),
         };
         inputs.push(x.flatten::<2>(1, 3));
@@ -70,13 +70,18 @@ fn self_log_diag(f: &Features) -> Vec<f64> {
 /// Test accuracy of the kernel-ridge classifier with `model`'s kernel of `kind`, trained
 /// on `train` (its labels) and tested on `test`, with ridge `ridge` on the normalised kernel.
 pub fn kernel_machine_accuracy(
-    model: &PlainCnn,
+    model: &dyn GatedNetwork,
     train: &Probe,
     test: &Probe,
     kind: KernelKind,
     ridge: f64,
     device: &Device,
 ) -> ExperimentResult<f64> {
+    if model.has_skips() && kind != KernelKind::Linear {
+        return Err(ExperimentError::Config(
+            "the product kernel of Eq. 23 needs a chain network: with skip connections φ_Λ is not a tensor product over layers".into(),
+        ));
+    }
     let ftr = features(model, train, kind, device)?;
     let fte = features(model, test, kind, device)?;
     let (n, m) = (train.data.len(), test.data.len());

@@ -48,7 +48,7 @@ mod tests {
         dev.seed(42);
         let net_s = cfg.init(&dev).unwrap();
         let x = Tensor::<4>::random([16, 5, 1, 1], Distribution::Normal(0.0, 1.0), &dev);
-        let gates_s = net_s.forward_traced(x.clone(), GateMode::Relu).unwrap().gates();
+        let gates_s = net_s.forward_traced(x.clone(), GateMode::Relu).unwrap().gates().unwrap();
         let f_pi = net_t.forward_traced(x.clone(), GateMode::Frozen(&gates_s)).unwrap().logits;
         let f = net_t.forward(x.clone());
         let (mlp_t, mlp_s) = (to_mlp(&net_t), to_mlp(&net_s));

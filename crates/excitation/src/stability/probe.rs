@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::Dataset;
 use crate::experiment_error::ExperimentResult;
-use crate::small_nets::{GateKind, GateLayer, GateMode, Gates, PlainCnn};
+use crate::small_nets::{GateKind, GateLayer, GateMode, GatedNetwork, Gates};
 
 /// A probe set: the images measurements run on, in batches.
 #[derive(Debug, Clone)]
@@ -56,14 +56,14 @@ fn pack_into(bits: &mut Vec<u64>, offset: usize, values: &[f32]) {
 
 impl PackedGates {
     /// Runs `model` (the ordinary network) over the probe and packs its gates.
-    pub fn compute(model: &PlainCnn, probe: &Probe, device: &Device) -> ExperimentResult<Self> {
+    pub fn compute(model: &dyn GatedNetwork, probe: &Probe, device: &Device) -> ExperimentResult<Self> {
         let names = model.gate_names();
         let mut dims = Vec::new();
         let mut bits: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
         for r in probe.batches() {
             let start = r.start;
             let tr = model.forward_traced(probe.images(r, device), GateMode::Relu)?;
-            for (k, layer) in tr.gates().layers.into_iter().enumerate() {
+            for (k, layer) in tr.gates()?.layers.into_iter().enumerate() {
                 let [_, c, h, w] = layer.mask.dims();
                 if dims.len() <= k {
                     dims.push([c, h, w]);

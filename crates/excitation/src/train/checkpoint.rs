@@ -6,13 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::experiment_error::{ExperimentError, ExperimentResult};
-use crate::small_nets::{PlainCnn, PlainCnnConfig};
+use crate::small_nets::{SmallNet, SmallNetConfig};
 
 /// What a checkpoint records besides tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +79,7 @@ fn ck_err(path: &Path, e: impl std::fmt::Display) -> ExperimentError {
 /// Writes a checkpoint atomically (temporary folder, then rename).
 pub fn write_checkpoint(
     run: &Path,
-    model: &PlainCnn,
+    model: &SmallNet,
     optim: &ModuleOptimizer,
     state: &CheckpointState,
 ) -> ExperimentResult<Checkpoint> {
@@ -90,7 +89,7 @@ pub fn write_checkpoint(
         std::fs::remove_dir_all(&tmp).map_err(|e| ExperimentError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| ExperimentError::io(&tmp, e))?;
-    model.clone().save_file(tmp.join("model.bpk")).map_err(|e| ck_err(&tmp, e))?;
+    model.save_weights(&tmp.join("model.bpk"))?;
     optim.save(tmp.join("optim.bpk")).map_err(|e| ck_err(&tmp, e))?;
     let json = serde_json::to_string_pretty(state).map_err(|e| ck_err(&tmp, e))?;
     std::fs::write(tmp.join("state.json"), json).map_err(|e| ExperimentError::io(&tmp, e))?;
@@ -109,10 +108,10 @@ pub fn write_checkpoint(
 }
 
 /// Loads a checkpoint's model onto `device`.
-pub fn load_model(config: &PlainCnnConfig, dir: &Path, device: &Device) -> ExperimentResult<PlainCnn> {
+pub fn load_model(config: &SmallNetConfig, dir: &Path, device: &Device) -> ExperimentResult<SmallNet> {
     let path = dir.join("model.bpk");
     if !path.is_file() {
         return Err(ExperimentError::Checkpoint { path, reason: "no model.bpk in this folder".into() });
     }
-    config.init(device)?.try_load_file(&path).map_err(|e| ck_err(&path, e))
+    config.init(device)?.load_weights(&path)
 }

@@ -14,7 +14,7 @@ pub mod schedule;
 use serde::{Deserialize, Serialize};
 
 use crate::experiment_error::{ExperimentError, ExperimentResult};
-use crate::small_nets::PlainCnnConfig;
+use crate::small_nets::SmallNetConfig;
 
 pub use checkpoint::{list_checkpoints, load_model, Checkpoint};
 pub use run::{evaluate, train, StepReport, TrainOutcome};
@@ -42,8 +42,8 @@ pub enum OptimizerKind {
 /// resumed run must have the same configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// The network.
-    pub model: PlainCnnConfig,
+    /// The network (a plain CNN's configuration as is, a ResNet's as `{"resnet": …}`).
+    pub model: SmallNetConfig,
     /// Optimizer.
     pub optimizer: OptimizerKind,
     /// Peak learning rate.

@@ -13,7 +13,7 @@ use super::checkpoint::{list_checkpoints, load_model, write_checkpoint, Checkpoi
 use super::{OptimizerKind, TrainConfig};
 use crate::data::{Augmentation, Dataset, SplitMix64};
 use crate::experiment_error::{ExperimentError, ExperimentResult};
-use crate::small_nets::{GateMode, PlainCnn};
+use crate::small_nets::{GatedNetwork, SmallNet};
 
 /// What the loop reports after each step (for progress bars).
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub struct StepReport {
 #[derive(Debug)]
 pub struct TrainOutcome {
     /// The network after the last step done.
-    pub model: PlainCnn,
+    pub model: SmallNet,
     /// Steps done in total (including those of earlier, resumed runs).
     pub step: usize,
     /// Step the call started from (0 for a fresh run).
@@ -73,7 +73,7 @@ impl IntoScalarI64 for Tensor<1, Int> {
 
 /// Accuracy of `model` (ordinary ReLU network, evaluation-mode BatchNorm) on the first
 /// `limit` images of `data`, in batches of `batch`.
-pub fn evaluate(model: &PlainCnn, data: &Dataset, limit: usize, batch: usize, device: &Device) -> f64 {
+pub fn evaluate(model: &dyn GatedNetwork, data: &Dataset, limit: usize, batch: usize, device: &Device) -> f64 {
     let n = limit.min(data.len());
     if n == 0 {
         return f64::NAN;
@@ -82,7 +82,7 @@ pub fn evaluate(model: &PlainCnn, data: &Dataset, limit: usize, batch: usize, de
     for start in (0..n).step_by(batch.max(1)) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = data.batch(&idx, None, device);
-        let logits = model.forward_traced(b.images, GateMode::Relu).map(|t| t.logits);
+        let logits = model.logits(b.images);
         if let Ok(l) = logits {
             right += correct(&l, &b.labels);
         }
@@ -146,10 +146,11 @@ pub fn train(
         return Err(ExperimentError::Config("training needs an autodiff device (`Device::flex().autodiff()`)".into()));
     }
     let m = &config.model;
-    if train_data.channels != m.in_channels || train_data.height != m.image_size || train_data.width != m.image_size {
+    let (channels, size) = m.input();
+    if train_data.channels != channels || train_data.height != size || train_data.width != size {
         return Err(ExperimentError::Shape(format!(
-            "data has {}×{}×{} images, the network expects {}×{}×{}",
-            train_data.channels, train_data.height, train_data.width, m.in_channels, m.image_size, m.image_size
+            "data has {}×{}×{} images, the network expects {channels}×{size}×{size}",
+            train_data.channels, train_data.height, train_data.width
         )));
     }
     std::fs::create_dir_all(run).map_err(|e| ExperimentError::io(run, e))?;
@@ -203,7 +204,7 @@ pub fn train(
         let mut rng = SplitMix64::stream(config.seed ^ 0xA5A5_5A5A, step as u64);
         let augment = (config.crop_padding > 0 || config.flip).then_some((&aug, &mut rng));
         let b = train_data.batch(&idx, augment, device);
-        let logits = model.forward_traced(b.images, GateMode::Relu)?.logits;
+        let logits = model.logits(b.images)?;
         let right = correct(&logits, &b.labels);
         let loss = cross_entropy(logits, b.labels);
         let loss_v = loss.clone().into_data().iter::<f32>().next().unwrap_or(f32::NAN) as f64;
@@ -253,7 +254,7 @@ fn model_device(device: &Device) -> Device {
 mod tests {
     use super::*;
     use crate::data::FASHION_MNIST_CLASSES;
-    use crate::small_nets::PlainCnnConfig;
+    use crate::small_nets::{PlainCnnConfig, SmallNetConfig, SmallResNetConfig};
     use crate::train::LrSchedule;
 
     fn data(n: usize, salt: usize) -> Dataset {
@@ -273,7 +274,7 @@ mod tests {
 
     fn config(optimizer: OptimizerKind) -> TrainConfig {
         TrainConfig {
-            model: PlainCnnConfig { image_size: 8, channels: vec![4, 8], ..PlainCnnConfig::fashion_mnist(true) },
+            model: PlainCnnConfig { image_size: 8, channels: vec![4, 8], ..PlainCnnConfig::fashion_mnist(true) }.into(),
             optimizer,
             lr: 0.05,
             schedule: LrSchedule::Cosine { warmup: 2 },
@@ -305,16 +306,22 @@ mod tests {
     /// Stop a run mid-way (after step 6, last checkpoint at 4; a stale half-written
     /// checkpoint folder lying around), resume it, and compare with an uninterrupted run:
     /// the final parameters (weights, BatchNorm statistics, through the logits) are
-    /// bit-identical, for SGD with momentum and for Adam (their states are checkpointed).
+    /// bit-identical, for SGD with momentum and for Adam (their states are checkpointed),
+    /// and for the small ResNet.
     #[test]
     fn interrupted_run_resumes_exactly() {
         let (train_d, test_d) = (data(40, 0), data(20, 5));
         let dev = Device::flex().autodiff();
-        for (name, opt) in [
-            ("sgd", OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4 }),
-            ("adam", OptimizerKind::Adam { weight_decay: 0.0 }),
+        let resnet = SmallResNetConfig { in_channels: 1, image_size: 8, base_width: 4, blocks_per_stage: vec![1, 1], num_classes: 10 };
+        for (name, opt, model) in [
+            ("sgd", OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4 }, None),
+            ("adam", OptimizerKind::Adam { weight_decay: 0.0 }, None),
+            ("resnet", OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4 }, Some(SmallNetConfig::from(resnet))),
         ] {
-            let cfg = config(opt);
+            let mut cfg = config(opt);
+            if let Some(m) = model {
+                cfg.model = m;
+            }
             let full = tmp(&format!("{name}-full"));
             let out = train(&cfg, &train_d, &test_d, &full, None, &dev, &mut |_| {}).unwrap();
             assert_eq!((out.step, out.resumed_from), (12, 0));
