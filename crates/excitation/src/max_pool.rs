@@ -125,7 +125,7 @@ impl GatedMaxPool2d {
         let k = self.kernel_size;
         let [n, c, h, w] = x.dims();
         if self.stride != k || self.padding != 0 {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::Config(format!(
                 "explicit max-pool gates need non-overlapping windows (stride = kernel, no padding); \
                  this pool has kernel {k}, stride {}, padding {}",
                 self.stride, self.padding

@@ -30,7 +30,8 @@ use sha2::{Digest, Sha256};
 
 use super::md5::Md5;
 use super::{DatasetKind, Split};
-use crate::download::{self, DownloadError};
+use crate::download;
+use crate::error::Error;
 use crate::experiment_error::{ExperimentError, ExperimentResult};
 
 /// One file of a data set's official distribution.
@@ -232,12 +233,12 @@ pub fn fetch_dataset(kind: DatasetKind, dest: &Path, options: &DataFetchOptions)
     fetch_with(kind, dest, options, &mut transfer)
 }
 
-fn download_error(kind: DatasetKind, dest: &Path, url: &str, e: DownloadError) -> ExperimentError {
+fn download_error(kind: DatasetKind, dest: &Path, url: &str, e: Error) -> ExperimentError {
     let reason = match e {
-        DownloadError::Status { status, .. } => format!("the server answered HTTP {status}"),
-        DownloadError::Network { message, .. } => message,
-        DownloadError::Truncated { got, expected, .. } => format!("cut short after {got} of {expected} bytes; try again"),
-        DownloadError::Io { path, source } => return ExperimentError::io(path, source),
+        Error::DownloadStatus { status, .. } => format!("the server answered HTTP {status}"),
+        Error::DownloadNetwork { message, .. } => message,
+        Error::DownloadTruncated { got, expected, .. } => format!("cut short after {got} of {expected} bytes; try again"),
+        io @ Error::Io { .. } => return io,
         other => other.to_string(),
     };
     ExperimentError::Download { url: url.to_string(), reason: format!("{reason}; {}", offline_hint(kind, dest)) }
