@@ -104,9 +104,14 @@ impl GatedMaxPool2d {
         let (k, s, p) = (self.kernel_size, self.stride, self.padding);
         match self.mode {
             GradientMode::Excitation { temperature, .. } if x.is_tracked() => {
+                // hard + (soft − soft.detach()), with the soft pool's gradient applied as
+                // constant per-window coefficients instead of differentiating through the
+                // softmax: the same gradient, half the tracked work.
                 let hard = hard_max_pool2d(x.clone().detach(), k, s, p);
-                let soft = soft_max_pool2d(x, k, s, p, temperature);
-                hard + (soft.clone() - soft.detach())
+                let windows = window_stack(x, k, s, p);
+                let coefficients = soft_pool_coefficients(windows.clone().detach(), temperature);
+                let linear: Tensor<4> = (windows * coefficients).sum_dim(2).squeeze_dim(2);
+                hard + (linear.clone() - linear.detach())
             }
             _ => hard_max_pool2d(x, k, s, p),
         }
@@ -227,6 +232,20 @@ pub fn soft_max_pool2d(
     padding: usize,
     temperature: f64,
 ) -> Tensor<4> {
+    let stacked = window_stack(x, kernel_size, stride, padding);
+    let weights = activation::softmax(stacked.clone().div_scalar(temperature), 2);
+    (stacked * weights).sum_dim(2).squeeze_dim::<4>(2)
+}
+
+/// The `F.unfold` windows of `x` stacked on a new axis 2 (zero padding included).
+///
+/// # Shapes
+/// - `x`: `[batch, channels, h, w]`; output `[batch, channels, k·k, h', w']`.
+///
+/// # Panics
+/// If the padded input is smaller than one window.
+#[track_caller]
+fn window_stack(x: Tensor<4>, kernel_size: usize, stride: usize, padding: usize) -> Tensor<5> {
     let [_, _, h, w] = x.dims();
     let (k, st, p) = (kernel_size, stride, padding);
     let (oh, ow) = pooled_size(h, w, k, st, p)
@@ -248,10 +267,19 @@ pub fn soft_max_pool2d(
             ]));
         }
     }
-    // [batch, channels, k·k, h', w']
-    let stacked: Tensor<5> = Tensor::stack(windows, 2);
-    let weights = activation::softmax(stacked.clone().div_scalar(temperature), 2);
-    (stacked * weights).sum_dim(2).squeeze_dim::<4>(2)
+    Tensor::stack(windows, 2)
+}
+
+/// ∂soft/∂x_i = w_i (1 + (x_i − soft)/T) for every entry x_i of every window, with
+/// w = softmax(x_W / T) and soft = Σ_i w_i x_i: the soft pool's Jacobian, one coefficient
+/// per window entry (an entry shared by overlapping windows collects one per window).
+///
+/// # Shapes
+/// - `windows`: `[batch, channels, k·k, h', w']` (no autodiff graph needed); output: same.
+fn soft_pool_coefficients(windows: Tensor<5>, temperature: f64) -> Tensor<5> {
+    let weights = activation::softmax(windows.clone().div_scalar(temperature), 2);
+    let soft = (windows.clone() * weights.clone()).sum_dim(2);
+    weights * ((windows - soft).div_scalar(temperature).add_scalar(1.0))
 }
 
 #[cfg(test)]
