@@ -1,14 +1,13 @@
 //! End-to-end tests: run the `curtain` binary on small generated images and tiny seeded
 //! weights written by the test (no downloads), and check what it writes.
 
-use std::io::{BufRead, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::Device;
 use excitation::densenet::DenseNetConfig;
 use excitation::gate::GradientMode;
+use excitation::loopback::{LoopbackServer, Route};
 use excitation::resnet::{BlockKind, ResNetConfig};
 use excitation::vgg::VggConfig;
 use excitation::weights::{state_dict, write_safetensors, NamedTensor, SaveOptions};
@@ -385,40 +384,6 @@ fn classes_and_help() {
     }
 }
 
-/// A loopback HTTP server for `max` requests serving `body` at every path listed.
-fn serve(routes: Vec<(String, Vec<u8>)>, max: usize) -> (String, std::thread::JoinHandle<usize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut served = 0;
-        for stream in listener.incoming().take(max) {
-            let mut stream = stream.unwrap();
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            loop {
-                let mut l = String::new();
-                if reader.read_line(&mut l).unwrap() == 0 || l == "\r\n" {
-                    break;
-                }
-            }
-            served += 1;
-            match routes.iter().find(|(p, _)| *p == path) {
-                Some((_, body)) => {
-                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                    let _ = stream.write_all(body);
-                }
-                None => {
-                    let _ = write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                }
-            }
-        }
-        served
-    });
-    (url, handle)
-}
-
 #[test]
 fn weights_fetch_from_loopback_and_import() {
     use sha2::Digest;
@@ -428,7 +393,8 @@ fn weights_fetch_from_loopback_and_import() {
     let digest: String = sha2::Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
     let good = format!("/resnet50-{}.pth", &digest[..8]);
     let bad = "/resnet50-00000000.pth".to_string();
-    let (url, server) = serve(vec![(good.clone(), body.clone()), (bad.clone(), body.clone())], 2);
+    let server = LoopbackServer::start(vec![Route::new(good.clone(), body.clone()), Route::new(bad.clone(), body.clone())]);
+    let url = server.base().to_string();
     let cache = dir.path().join("cache");
     let c = cache.to_str().unwrap();
     let out = ok(&["weights", "fetch", "resnet50", "--url", &format!("{url}{good}"), "--cache-dir", c, "--no-check"]);
@@ -443,7 +409,7 @@ fn weights_fetch_from_loopback_and_import() {
     assert!(e.contains("corrupt") && e.contains(&digest), "{e}");
     assert!(!cache.join(&bad[1..]).exists());
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
-    assert_eq!(server.join().unwrap(), 2);
+    assert_eq!(server.requests().len(), 2);
     // import: loads into the right model, names keys for the wrong one.
     let out = ok(&["weights", "import", weights.to_str().unwrap(), "--model", "tiny-resnet"]);
     assert!(out.contains("loads into tiny-resnet"), "{out}");

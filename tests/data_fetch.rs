@@ -2,14 +2,11 @@
 //! valid data sets made by the test, checks them against the MD5s the test passes, and the
 //! result loads (`curtain data info`); bad input and missing data name the fix.
 
-use std::collections::HashMap;
-use std::io::{BufRead, Write};
-use std::net::TcpListener;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 
 use excitation::data::fetch::fixtures;
 use excitation::data::md5::md5_hex;
+use excitation::loopback::{LoopbackServer, Route};
 
 fn curtain(args: &[&str], cwd: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_curtain"))
@@ -24,37 +21,10 @@ fn text(out: &Output) -> String {
 }
 
 /// Serves `files` under `/m/<name>` (404 otherwise) until the process ends; returns the
-/// base address and the log of requested paths.
-fn serve(files: Vec<(&'static str, Vec<u8>)>) -> (String, Arc<Mutex<Vec<String>>>) {
-    let files: HashMap<String, Vec<u8>> = files.into_iter().map(|(n, b)| (n.to_string(), b)).collect();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/m", listener.local_addr().unwrap());
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let seen = log.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            loop {
-                let mut l = String::new();
-                if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            seen.lock().unwrap().push(path.clone());
-            let (status, body): (&str, &[u8]) = match path.strip_prefix("/m/").and_then(|n| files.get(n)) {
-                Some(b) => ("200 OK", b),
-                None => ("404 Not Found", b"not found"),
-            };
-            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body);
-        }
-    });
-    (base, log)
+/// base address and the server, whose log holds the requested paths.
+fn serve(files: Vec<(&'static str, Vec<u8>)>) -> (String, LoopbackServer) {
+    let server = LoopbackServer::start(files.into_iter().map(|(n, b)| Route::new(format!("/m/{n}"), b)).collect());
+    (format!("{}/m", server.base()), server)
 }
 
 fn md5_flags(files: &[(&'static str, Vec<u8>)]) -> Vec<String> {
@@ -77,7 +47,7 @@ fn fetch_fashion_mnist_from_loopback_mirror_then_load_it() {
         assert_eq!(&std::fs::read(dir.join(name)).unwrap(), bytes, "{name}");
     }
     assert!(text(&out).contains("30 training and 12 test images"), "{}", text(&out));
-    assert_eq!(log.lock().unwrap().len(), 4);
+    assert_eq!(log.requests().len(), 4);
 
     let info = curtain(&["data", "info", "fashion-mnist", "--dir", "data/fashion-mnist"], work.path());
     assert!(info.status.success(), "{}", text(&info));
@@ -87,7 +57,7 @@ fn fetch_fashion_mnist_from_loopback_mirror_then_load_it() {
     let again = curtain(&argv, work.path());
     assert!(again.status.success(), "{}", text(&again));
     assert!(text(&again).contains("present"), "{}", text(&again));
-    assert_eq!(log.lock().unwrap().len(), 4);
+    assert_eq!(log.requests().len(), 4);
 }
 
 #[test]

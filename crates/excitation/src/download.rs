@@ -309,85 +309,16 @@ fn download_to(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufRead;
+    use crate::loopback::{LoopbackServer, Route};
     use std::net::TcpListener;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::thread;
 
-    /// A loopback HTTP/1.1 server answering at most `max_requests` requests, then exiting.
-    /// Routes: `/file` → the body; `/short` → announces more bytes than it sends;
+    /// Routes: `/file` → the body; `/short` → announces 100 bytes more than it sends;
     /// anything else → 404.
-    struct Server {
-        url: String,
-        hits: Arc<AtomicUsize>,
-        handle: Option<thread::JoinHandle<()>>,
-    }
-
-    impl Server {
-        fn start(body: Vec<u8>, max_requests: usize) -> Self {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let hits = Arc::new(AtomicUsize::new(0));
-            let h = hits.clone();
-            let handle = thread::spawn(move || {
-                for stream in listener.incoming().take(max_requests) {
-                    let mut stream = stream.unwrap();
-                    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                    loop {
-                        let mut l = String::new();
-                        if reader.read_line(&mut l).unwrap() == 0 || l == "\r\n" {
-                            break;
-                        }
-                    }
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let (status, announced, sent): (&str, usize, &[u8]) = match path.as_str() {
-                        "/file" => ("200 OK", body.len(), &body),
-                        "/short" => ("200 OK", body.len() + 100, &body),
-                        _ => ("404 Not Found", 9, b"not found"),
-                    };
-                    let head = format!(
-                        "HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
-                    );
-                    let _ = stream.write_all(head.as_bytes());
-                    let _ = stream.write_all(sent);
-                    let _ = stream.flush();
-                }
-            });
-            Self {
-                url,
-                hits,
-                handle: Some(handle),
-            }
-        }
-
-        fn hits(&self) -> usize {
-            self.hits.load(Ordering::SeqCst)
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            // Unblock `incoming()` if requests are left, then join.
-            let left = self.handle.as_ref().map(|h| !h.is_finished()).unwrap_or(false);
-            if left {
-                let addr = self.url.trim_start_matches("http://").to_string();
-                for _ in 0..16 {
-                    if self.handle.as_ref().unwrap().is_finished() {
-                        break;
-                    }
-                    let _ = std::net::TcpStream::connect(&addr).map(|mut s| {
-                        let _ = s.write_all(b"GET /bye HTTP/1.1\r\n\r\n");
-                    });
-                }
-            }
-            if let Some(h) = self.handle.take() {
-                let _ = h.join();
-            }
-        }
+    fn start_server(body: Vec<u8>) -> (LoopbackServer, String) {
+        let short = Route { announced_len: Some(body.len() + 100), ..Route::new("/short", body.clone()) };
+        let s = LoopbackServer::start(vec![Route::new("/file", body), short]);
+        let url = s.base().to_string();
+        (s, url)
     }
 
     fn body() -> Vec<u8> {
@@ -408,9 +339,9 @@ mod tests {
     #[test]
     fn downloads_checks_and_caches() {
         let b = body();
-        let server = Server::start(b.clone(), 3);
+        let (server, base) = start_server(b.clone());
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("{}/file", server.url);
+        let url = format!("{base}/file");
         let full = Checksum::Sha256(digest(&b));
         let got = fetch(&url, dir.path(), "w.bin", &full, &quiet()).unwrap();
         assert!(!got.cached);
@@ -420,18 +351,18 @@ mod tests {
         // Second call: served from the cache, no request.
         let again = fetch(&url, dir.path(), "w.bin", &full, &quiet()).unwrap();
         assert!(again.cached);
-        assert_eq!(server.hits(), 1);
+        assert_eq!(server.requests().len(), 1);
         // A corrupted cache file is downloaded again.
         fs::write(&got.path, b"garbage").unwrap();
         let fixed = fetch(&url, dir.path(), "w.bin", &full, &quiet()).unwrap();
         assert!(!fixed.cached);
         assert_eq!(fs::read(&fixed.path).unwrap(), b);
-        assert_eq!(server.hits(), 2);
+        assert_eq!(server.requests().len(), 2);
         // torchvision-style prefix check.
         let prefix = Checksum::Sha256Prefix(digest(&b)[..8].to_string());
         let p = fetch(&url, dir.path(), "p.bin", &prefix, &quiet()).unwrap();
         assert_eq!(p.sha256, digest(&b));
-        assert_eq!(server.hits(), 3);
+        assert_eq!(server.requests().len(), 3);
         // No temporary files left behind.
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -443,10 +374,10 @@ mod tests {
     #[test]
     fn wrong_digest_is_an_error_and_leaves_no_file() {
         let b = body();
-        let server = Server::start(b.clone(), 1);
+        let (_server, base) = start_server(b.clone());
         let dir = tempfile::tempdir().unwrap();
         let wrong = Checksum::Sha256Prefix("00000000".into());
-        let e = fetch(&format!("{}/file", server.url), dir.path(), "w.bin", &wrong, &quiet())
+        let e = fetch(&format!("{base}/file"), dir.path(), "w.bin", &wrong, &quiet())
             .unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::DownloadChecksum { .. }), "{msg}");
@@ -456,16 +387,16 @@ mod tests {
 
     #[test]
     fn http_errors_and_truncation_are_reported() {
-        let server = Server::start(body(), 2);
+        let (server, base) = start_server(body());
         let dir = tempfile::tempdir().unwrap();
-        let e = fetch(&format!("{}/missing", server.url), dir.path(), "m.bin", &Checksum::None, &quiet())
+        let e = fetch(&format!("{base}/missing"), dir.path(), "m.bin", &Checksum::None, &quiet())
             .unwrap_err();
         assert!(matches!(e, Error::DownloadStatus { status: 404, .. }), "{e}");
-        let e = fetch(&format!("{}/short", server.url), dir.path(), "s.bin", &Checksum::None, &quiet())
+        let e = fetch(&format!("{base}/short"), dir.path(), "s.bin", &Checksum::None, &quiet())
             .unwrap_err();
         assert!(matches!(e, Error::DownloadTruncated { .. } | Error::DownloadNetwork { .. }), "{e}");
         assert!(!dir.path().join("s.bin").exists());
-        assert_eq!(server.hits(), 2);
+        assert_eq!(server.requests().len(), 2);
     }
 
     #[test]

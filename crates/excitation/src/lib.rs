@@ -50,6 +50,8 @@ pub mod vgg;
 pub mod weights;
 pub mod zoo;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod loopback;
 pub use error::{Error, Result};
 #[cfg(test)]
 pub(crate) mod testing;

@@ -335,19 +335,26 @@ mod tests {
     /// flex and ndarray compute the same logits, gradients and pullbacks.
     #[test]
     fn flex_and_ndarray_agree() {
+        assert_backend_agrees_with_flex(BackendKind::NdArray, 1e-5, 1e-4);
+    }
+
+    /// A seeded tiny ResNet on flex, and the same weights loaded through a file on `other`,
+    /// give the same target logits (within `logit_tol`), vanilla gradients and excitation
+    /// pullbacks (within `grad_tol`, relative).
+    pub(super) fn assert_backend_agrees_with_flex(other: BackendKind, logit_tol: f64, grad_tol: f64) {
         let flex = BackendKind::Flex.device();
         let m = tiny(6, &flex);
-        let path = temp_path("backends.safetensors");
+        let path = temp_path(&format!("agree-{other}.safetensors"));
         save_safetensors(&m, &path, SaveOptions::default()).unwrap();
-        let nd = BackendKind::NdArray.device();
-        let mut m_nd = ResNetConfig::tiny(BlockKind::Bottleneck).init(&nd, GradientMode::Vanilla).unwrap();
-        load_weights(&mut m_nd, &path).unwrap();
+        let dev = other.device();
+        let mut m_other = ResNetConfig::tiny(BlockKind::Bottleneck).init(&dev, GradientMode::Vanilla).unwrap();
+        load_weights(&mut m_other, &path).unwrap();
         let t = Targets::PerImage(vec![2, 8]);
         let a = pullbacks(&m, GradientMode::paper(), images(2, 16, 16, 9, &flex), &t, 2, &BackendKind::Flex.autodiff_device()).unwrap();
-        let b = pullbacks(&m_nd, GradientMode::paper(), images(2, 16, 16, 9, &nd), &t, 2, &BackendKind::NdArray.autodiff_device()).unwrap();
-        assert!(rel_err(&a.target_logits, &b.target_logits) < 1e-5);
-        assert!(rel_err(&tensor_to_vec(a.vanilla).unwrap(), &tensor_to_vec(b.vanilla).unwrap()) < 1e-4);
-        assert!(rel_err(&tensor_to_vec(a.excitation).unwrap(), &tensor_to_vec(b.excitation).unwrap()) < 1e-4);
+        let b = pullbacks(&m_other, GradientMode::paper(), images(2, 16, 16, 9, &dev), &t, 2, &other.autodiff_device()).unwrap();
+        assert!(rel_err(&a.target_logits, &b.target_logits) < logit_tol, "{other}: logits");
+        assert!(rel_err(&tensor_to_vec(a.vanilla).unwrap(), &tensor_to_vec(b.vanilla).unwrap()) < grad_tol, "{other}: vanilla");
+        assert!(rel_err(&tensor_to_vec(a.excitation).unwrap(), &tensor_to_vec(b.excitation).unwrap()) < grad_tol, "{other}: excitation");
     }
 }
 
@@ -394,27 +401,10 @@ mod full_size {
 /// Metal or DX12 adapter; Mesa's lavapipe works on a CPU-only machine).
 #[cfg(all(test, feature = "wgpu"))]
 mod wgpu_tests {
-    use super::*;
     use crate::backend::BackendKind;
-    use crate::resnet::{BlockKind, ResNetConfig};
-    use crate::testing::{fill, images, rel_err, temp_path};
-    use crate::weights::{load_weights, save_safetensors, SaveOptions};
 
     #[test]
     fn flex_and_wgpu_agree() {
-        let flex = BackendKind::Flex.device();
-        let mut m = ResNetConfig::tiny(BlockKind::Bottleneck).init(&flex, GradientMode::Vanilla).unwrap();
-        fill(&mut m, 6);
-        let path = temp_path("wgpu.safetensors");
-        save_safetensors(&m, &path, SaveOptions::default()).unwrap();
-        let gpu = BackendKind::Wgpu.device();
-        let mut m_gpu = ResNetConfig::tiny(BlockKind::Bottleneck).init(&gpu, GradientMode::Vanilla).unwrap();
-        load_weights(&mut m_gpu, &path).unwrap();
-        let t = Targets::PerImage(vec![2, 8]);
-        let a = pullbacks(&m, GradientMode::paper(), images(2, 16, 16, 9, &flex), &t, 2, &BackendKind::Flex.autodiff_device()).unwrap();
-        let b = pullbacks(&m_gpu, GradientMode::paper(), images(2, 16, 16, 9, &gpu), &t, 2, &BackendKind::Wgpu.autodiff_device()).unwrap();
-        assert!(rel_err(&a.target_logits, &b.target_logits) < 1e-4);
-        assert!(rel_err(&tensor_to_vec(a.vanilla).unwrap(), &tensor_to_vec(b.vanilla).unwrap()) < 1e-3);
-        assert!(rel_err(&tensor_to_vec(a.excitation).unwrap(), &tensor_to_vec(b.excitation).unwrap()) < 1e-3);
+        super::tests::assert_backend_agrees_with_flex(BackendKind::Wgpu, 1e-4, 1e-3);
     }
 }

@@ -480,46 +480,18 @@ pub mod fixtures {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::io::{BufRead, Write};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
+    use std::io::Write;
 
     use super::*;
+    use crate::loopback::{LoopbackServer, Route};
     use crate::data::md5::md5_hex;
 
-    /// A loopback HTTP/1.1 server: `GET /<name>` answers the file of that name, anything
-    /// else 404. Records the paths asked for. Runs until the process ends.
-    fn serve(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/mirror", listener.local_addr().unwrap());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let seen = log.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                loop {
-                    let mut l = String::new();
-                    if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
-                        break;
-                    }
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                seen.lock().unwrap().push(path.clone());
-                let body = path.strip_prefix("/mirror/").and_then(|n| files.get(n));
-                let (status, body): (&str, &[u8]) = match body {
-                    Some(b) => ("200 OK", b),
-                    None => ("404 Not Found", b"not found"),
-                };
-                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(body);
-            }
-        });
-        (base, log)
+    /// Serves `files` at `/mirror/<name>` (404 otherwise); returns the mirror's base URL
+    /// and the server, whose log holds the paths requested.
+    fn serve(files: &[(&str, Vec<u8>)]) -> (String, LoopbackServer) {
+        let routes = files.iter().map(|(n, b)| Route::new(format!("/mirror/{n}"), b.clone())).collect();
+        let server = LoopbackServer::start(routes);
+        (format!("{}/mirror", server.base()), server)
     }
 
     fn options(base: &str, files: &[(&str, Vec<u8>)]) -> DataFetchOptions {
@@ -537,20 +509,20 @@ mod tests {
     #[test]
     fn fashion_mnist_over_loopback_http() {
         let files = fixtures::fashion_mnist(20, 10);
-        let (base, log) = serve(files.iter().map(|(n, b)| (n.to_string(), b.clone())).collect());
+        let (base, log) = serve(&files);
         let dest = tempfile::tempdir().unwrap();
         let opts = options(&base, &files);
         let report = fetch_dataset(DatasetKind::FashionMnist, dest.path(), &opts).unwrap();
         assert_eq!(report.counts, (20, 10));
         assert_eq!(report.files.len(), 4);
         assert!(report.files.iter().all(|f| !f.cached));
-        assert_eq!(log.lock().unwrap().len(), 4);
+        assert_eq!(log.requests().len(), 4);
         let test = DatasetKind::FashionMnist.load(&report.dir, Split::Test).unwrap();
         assert_eq!(test.labels, (0..10).map(|i| i as u8).collect::<Vec<_>>());
 
         let again = fetch_dataset(DatasetKind::FashionMnist, dest.path(), &opts).unwrap();
         assert!(again.files.iter().all(|f| f.cached));
-        assert_eq!(log.lock().unwrap().len(), 4, "nothing downloaded the second time");
+        assert_eq!(log.requests().len(), 4, "nothing downloaded the second time");
 
         // Tampered expectation for one file: refused, nothing left under its name.
         let bad_dest = tempfile::tempdir().unwrap();
@@ -579,7 +551,7 @@ mod tests {
     fn cifar10_over_loopback_http() {
         let archive = fixtures::cifar10_archive(3, 4);
         let files = vec![("cifar-10-binary.tar.gz", archive)];
-        let (base, _) = serve(files.iter().map(|(n, b)| (n.to_string(), b.clone())).collect());
+        let (base, _) = serve(&files);
         let dest = tempfile::tempdir().unwrap();
         let report = fetch_dataset(DatasetKind::Cifar10, dest.path(), &options(&base, &files)).unwrap();
         assert_eq!(report.dir, dest.path().join(CIFAR10_FOLDER));

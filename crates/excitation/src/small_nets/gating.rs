@@ -46,6 +46,18 @@ impl GateMode<'_> {
             GateMode::Frozen(_) => None,
         }
     }
+
+    /// In [`GateMode::Frozen`], checks that there is one mask layer per gate layer of a
+    /// network with `gate_layers` of them.
+    pub fn check_gate_count(self, gate_layers: usize) -> ExperimentResult<()> {
+        match self {
+            GateMode::Frozen(gates) if gates.layers.len() != gate_layers => Err(ExperimentError::Shape(format!(
+                "{} frozen gate layers for a network with {gate_layers}",
+                gates.layers.len()
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Whether a gate layer belongs to a ReLU or to a max-pool.

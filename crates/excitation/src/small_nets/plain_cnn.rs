@@ -197,15 +197,7 @@ impl PlainCnn {
     /// have one mask per gate layer, each the shape of that layer's input for this `x`.
     pub fn forward_traced(&self, x: Tensor<4>, mode: GateMode<'_>) -> ExperimentResult<Trace> {
         let names = self.gate_names();
-        if let GateMode::Frozen(gates) = mode {
-            if gates.layers.len() != names.len() {
-                return Err(ExperimentError::Shape(format!(
-                    "{} frozen gate layers for a network with {}",
-                    gates.layers.len(),
-                    names.len()
-                )));
-            }
-        }
+        mode.check_gate_count(names.len())?;
         let check = |k: usize, t: &Tensor<4>| -> ExperimentResult<()> {
             if let GateMode::Frozen(gates) = mode {
                 if gates.layers[k].mask.dims() != t.dims() {
