@@ -28,10 +28,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex();
     let mode = GradientMode::Vanilla;
     let shapes = match model.as_str() {
-        "tiny-resnet" => expected_shapes(&ResNetConfig::tiny(BlockKind::Bottleneck).init(&device, mode)?),
+        "tiny-resnet" => {
+            expected_shapes(&ResNetConfig::tiny(BlockKind::Bottleneck).init(&device, mode)?)
+        }
         "tiny-vgg" => expected_shapes(&VggConfig::tiny(true).init(&device, mode)?),
         "tiny-densenet" => expected_shapes(&DenseNetConfig::tiny().init(&device, mode)?),
-        other => return Err(format!("unknown model `{other}`; use tiny-resnet, tiny-vgg or tiny-densenet").into()),
+        other => {
+            return Err(format!(
+                "unknown model `{other}`; use tiny-resnet, tiny-vgg or tiny-densenet"
+            )
+            .into())
+        }
     };
     let out = PathBuf::from(out);
     std::fs::create_dir_all(out.join("images"))?;
@@ -42,13 +49,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Test images: a disc, stripes and a gradient, of different sizes.
     let disc = image::RgbImage::from_fn(256, 256, |x, y| {
         let (dx, dy) = (x as f32 - 128.0, y as f32 - 110.0);
-        if dx * dx + dy * dy < 70.0 * 70.0 { image::Rgb([220, 80, 40]) } else { image::Rgb([40, 90, 160]) }
+        if dx * dx + dy * dy < 70.0 * 70.0 {
+            image::Rgb([220, 80, 40])
+        } else {
+            image::Rgb([40, 90, 160])
+        }
     });
     let stripes = image::RgbImage::from_fn(320, 240, |x, y| {
         let v = if (x / 20 + y / 40) % 2 == 0 { 230 } else { 30 };
         image::Rgb([v, v, 120])
     });
-    let gradient = image::RgbImage::from_fn(240, 300, |x, y| image::Rgb([(x % 256) as u8, (y * 255 / 300) as u8, 128]));
+    let gradient = image::RgbImage::from_fn(240, 300, |x, y| {
+        image::Rgb([(x % 256) as u8, (y * 255 / 300) as u8, 128])
+    });
     for (name, img) in [("disc", disc), ("stripes", stripes), ("gradient", gradient)] {
         let path = out.join("images").join(format!("{name}.png"));
         img.save(&path)?;

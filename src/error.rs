@@ -20,7 +20,9 @@ pub enum CliError {
         message: String,
     },
     /// No weights were given and none are cached.
-    #[error("no weights for `{model}`: pass --weights FILE (a torchvision .pth or .safetensors){hint}")]
+    #[error(
+        "no weights for `{model}`: pass --weights FILE (a torchvision .pth or .safetensors){hint}"
+    )]
     NoWeights {
         /// The model name.
         model: String,

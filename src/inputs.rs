@@ -79,10 +79,16 @@ impl ImageArgs {
             return Err(CliError::flag("--batch-size", "must be at least 1"));
         }
         if self.limit == Some(0) {
-            return Err(CliError::flag("--limit", "must be at least 1 (or leave it out)"));
+            return Err(CliError::flag(
+                "--limit",
+                "must be at least 1 (or leave it out)",
+            ));
         }
         if self.per_folder == Some(0) {
-            return Err(CliError::flag("--per-folder", "must be at least 1 (or leave it out)"));
+            return Err(CliError::flag(
+                "--per-folder",
+                "must be at least 1 (or leave it out)",
+            ));
         }
         let mut set = ImageSet::default();
         for (file, folder, named_directly) in self.files()? {

@@ -20,7 +20,11 @@ use clap::{Parser, Subcommand};
 
 /// Excitation pullbacks of ReLU networks: "Pulling Back the Curtain on ReLU Networks".
 #[derive(Debug, Parser)]
-#[command(name = "curtain", version, about, long_about = "\
+#[command(
+    name = "curtain",
+    version,
+    about,
+    long_about = "\
 Excitation pullbacks of ReLU networks (Satkiewicz, \"Pulling Back the Curtain on ReLU \
 Networks\"): the backward pass with every ReLU derivative replaced by σ(z/T) and every \
 max-pool by a soft max-pool, which turns noisy input gradients into perceptually aligned \
@@ -35,7 +39,8 @@ With torchvision's weights and Imagenette's val split:
   curtain ascent   --images imagenette2/val --limit 5 --out fig1
 
 Every image command writes figures (PNG or SVG), the raw tensors behind them (.npy) and a \
-summary.json into --out. See docs/cli/ for a page per command.")]
+summary.json into --out. See docs/cli/ for a page per command."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use excitation::backend::BackendKind;
 use excitation::classifier::Classifier;
@@ -12,7 +13,6 @@ use excitation::gate::{GradientMode, Sigma};
 use excitation::imagenet::classes;
 use excitation::resnet::{BlockKind, ResNetConfig};
 use excitation::vgg::VggConfig;
-use burn::tensor::Device;
 
 use crate::error::{CliError, Result};
 
@@ -173,7 +173,12 @@ impl ModelArgs {
 pub struct GateArgs {
     /// Temperature T of the excitation gates σ(z/T) and of the soft max-pool. The paper
     /// uses 0.3; T in [0.15, 0.5] looks alike, T → 0 tends to the vanilla gradient.
-    #[arg(long, default_value_t = 0.3, value_name = "T", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 0.3,
+        value_name = "T",
+        allow_negative_numbers = true
+    )]
     pub temperature: f64,
 
     /// Gate function σ: `sigmoid` (the paper), `normal-cdf` or `softsign`.
@@ -269,7 +274,8 @@ impl ModelInfo {
     /// models, the first min(6, classes) classes otherwise.
     pub fn targets(&self, spec: Option<&str>) -> Result<Vec<usize>> {
         let list = match spec {
-            Some(s) => classes::parse_class_list(s).map_err(|e| CliError::flag("--classes", e.to_string()))?,
+            Some(s) => classes::parse_class_list(s)
+                .map_err(|e| CliError::flag("--classes", e.to_string()))?,
             None if self.num_classes == classes::NUM_CLASSES => classes::paper_default_targets(),
             None => (0..self.num_classes.min(6)).collect(),
         };
@@ -326,7 +332,9 @@ pub fn with_model<T: ModelTask>(args: &ModelArgs, task: T) -> Result<T::Output> 
     }
     match args.model {
         ModelName::Resnet50 => go!(ResNetConfig::resnet50().init(&device, mode)?),
-        ModelName::TinyResnet => go!(ResNetConfig::tiny(BlockKind::Bottleneck).init(&device, mode)?),
+        ModelName::TinyResnet => {
+            go!(ResNetConfig::tiny(BlockKind::Bottleneck).init(&device, mode)?)
+        }
         ModelName::Vgg11Bn => go!(VggConfig::vgg11_bn().init(&device, mode)?),
         ModelName::TinyVgg => go!(VggConfig::tiny(true).init(&device, mode)?),
         ModelName::Densenet121 => go!(DenseNetConfig::densenet121()

@@ -73,6 +73,8 @@ mod tests {
         assert_eq!(f32::from_le_bytes(data[4..8].try_into().unwrap()), -2.5);
         let one = encode(&[7.0], &[1]);
         let hlen = u16::from_le_bytes([one[8], one[9]]) as usize;
-        assert!(std::str::from_utf8(&one[10..10 + hlen]).unwrap().contains("'shape': (1,)"));
+        assert!(std::str::from_utf8(&one[10..10 + hlen])
+            .unwrap()
+            .contains("'shape': (1,)"));
     }
 }

@@ -49,7 +49,11 @@ impl Predictions {
 ///
 /// # Shapes
 /// `images`: `[n, 3, h, w]`.
-pub fn predictions<M: Classifier>(model: &M, images: &Tensor<4>, batch_size: usize) -> Result<Predictions> {
+pub fn predictions<M: Classifier>(
+    model: &M,
+    images: &Tensor<4>,
+    batch_size: usize,
+) -> Result<Predictions> {
     Ok(Predictions {
         logits: logits(model, images, batch_size)?,
         num_classes: model.num_classes(),

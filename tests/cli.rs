@@ -76,7 +76,11 @@ fn write_weights(dir: &Path, model: &str, seed: u64) -> PathBuf {
     let device = Device::flex();
     let mode = GradientMode::Vanilla;
     let tensors = match model {
-        "tiny-resnet" => state_dict(&ResNetConfig::tiny(BlockKind::Bottleneck).init(&device, mode).unwrap()),
+        "tiny-resnet" => state_dict(
+            &ResNetConfig::tiny(BlockKind::Bottleneck)
+                .init(&device, mode)
+                .unwrap(),
+        ),
         "tiny-vgg" => state_dict(&VggConfig::tiny(true).init(&device, mode).unwrap()),
         "tiny-densenet" => state_dict(&DenseNetConfig::tiny().init(&device, mode).unwrap()),
         other => panic!("no tiny model {other}"),
@@ -100,12 +104,18 @@ fn write_images(dir: &Path) -> PathBuf {
             ])
         })
     };
-    rgb(300, 200, 1).save(images.join("a_landscape.png")).unwrap();
+    rgb(300, 200, 1)
+        .save(images.join("a_landscape.png"))
+        .unwrap();
     rgb(64, 64, 2).save(images.join("b_square.png")).unwrap();
     image::GrayImage::from_fn(90, 120, |x, y| image::Luma([((x * y) % 256) as u8]))
         .save(images.join("c_grey.png"))
         .unwrap();
-    std::fs::write(images.join("d_corrupt.jpg"), b"\xFF\xD8\xFF\xE0 not really a jpeg").unwrap();
+    std::fs::write(
+        images.join("d_corrupt.jpg"),
+        b"\xFF\xD8\xFF\xE0 not really a jpeg",
+    )
+    .unwrap();
     images
 }
 
@@ -116,7 +126,13 @@ fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
     let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
     assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"));
-    let shape_str = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let shape_str = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     let shape: Vec<usize> = shape_str
         .split(',')
         .filter(|s| !s.trim().is_empty())
@@ -140,7 +156,11 @@ fn figure<'a>(s: &'a Value, stem: &str) -> &'a Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["data"].as_str().is_some_and(|d| d.ends_with(&format!("{stem}.npy"))))
+        .find(|f| {
+            f["data"]
+                .as_str()
+                .is_some_and(|d| d.ends_with(&format!("{stem}.npy")))
+        })
         .unwrap_or_else(|| panic!("no figure {stem} in {s}"))
 }
 
@@ -168,7 +188,12 @@ fn check_png_matches_npy(png: &Path, npy: &Path, layout: &Value) {
                 for ch in 0..3 {
                     let t = (v[(ch * h + y) * w + x] - lo) / (hi - lo).max(1e-5);
                     let expected = (t * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
-                    assert_eq!(px[ch], expected, "{} cell ({r}, {c}) pixel ({x}, {y})", png.display());
+                    assert_eq!(
+                        px[ch],
+                        expected,
+                        "{} cell ({r}, {c}) pixel ({x}, {y})",
+                        png.display()
+                    );
                 }
             }
         }
@@ -182,16 +207,33 @@ fn pullback_writes_grids_raw_tensors_and_summary() {
     let images = write_images(dir.path());
     let out = dir.path().join("out");
     let log = ok(&[
-        "pullback", "--model", "tiny-resnet", "--weights", weights.to_str().unwrap(),
-        "--images", images.to_str().unwrap(), "--classes", "1,3", "--out", out.to_str().unwrap(),
-        "--batch-size", "4",
+        "pullback",
+        "--model",
+        "tiny-resnet",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--classes",
+        "1,3",
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "4",
     ]);
-    assert!(log.contains("skipped") && log.contains("d_corrupt.jpg"), "{log}");
+    assert!(
+        log.contains("skipped") && log.contains("d_corrupt.jpg"),
+        "{log}"
+    );
     let s = summary(&out);
     assert_eq!(s["images"].as_array().unwrap().len(), 3);
     assert_eq!(s["skipped"].as_array().unwrap().len(), 1);
     assert_eq!(s["images"][0]["top5"].as_array().unwrap().len(), 5);
-    for stem in ["pullback-excitation", "pullback-vanilla", "pullback-comparison"] {
+    for stem in [
+        "pullback-excitation",
+        "pullback-vanilla",
+        "pullback-comparison",
+    ] {
         let f = figure(&s, stem);
         let png = out.join(format!("{stem}.png"));
         let npy = out.join(format!("{stem}.npy"));
@@ -205,11 +247,26 @@ fn pullback_writes_grids_raw_tensors_and_summary() {
     let cell = 3 * 224 * 224;
     assert_eq!(exc[..cell], van[..cell]);
     assert!(exc[..cell].iter().all(|v| (-1.0..=1.0).contains(v)));
-    let grad_diff: f32 = exc[cell..3 * cell].iter().zip(&van[cell..3 * cell]).map(|(a, b)| (a - b).abs()).sum();
-    assert!(grad_diff > 0.0, "excitation and vanilla pullbacks must differ");
-    let a = image::open(out.join("pullback-excitation.png")).unwrap().to_rgb8();
-    let b = image::open(out.join("pullback-vanilla.png")).unwrap().to_rgb8();
-    assert_ne!(a.as_raw(), b.as_raw(), "excitation and vanilla grids differ");
+    let grad_diff: f32 = exc[cell..3 * cell]
+        .iter()
+        .zip(&van[cell..3 * cell])
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    assert!(
+        grad_diff > 0.0,
+        "excitation and vanilla pullbacks must differ"
+    );
+    let a = image::open(out.join("pullback-excitation.png"))
+        .unwrap()
+        .to_rgb8();
+    let b = image::open(out.join("pullback-vanilla.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_ne!(
+        a.as_raw(),
+        b.as_raw(),
+        "excitation and vanilla grids differ"
+    );
     // Comparison rows interleave the two.
     let (cshape, cmp) = read_npy(&out.join("pullback-comparison.npy"));
     assert_eq!(cshape, [6, 3, 3, 224, 224]);
@@ -229,9 +286,25 @@ fn ascent_writes_images_and_differences() {
     let images = write_images(dir.path());
     let out = dir.path().join("out");
     ok(&[
-        "ascent", "--model", "tiny-vgg", "--weights", weights.to_str().unwrap(),
-        "--images", images.to_str().unwrap(), "--classes", "0,7", "--steps", "2",
-        "--alpha", "5", "--eps", "8", "--limit", "2", "--out", out.to_str().unwrap(),
+        "ascent",
+        "--model",
+        "tiny-vgg",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--classes",
+        "0,7",
+        "--steps",
+        "2",
+        "--alpha",
+        "5",
+        "--eps",
+        "8",
+        "--limit",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let s = summary(&out);
     let cell = 3 * 224 * 224;
@@ -244,9 +317,20 @@ fn ascent_writes_images_and_differences() {
             for j in 1..3 {
                 let x = &imgs[(i * 3 + j) * cell..(i * 3 + j + 1) * cell];
                 let d = &diffs[(i * 3 + j) * cell..(i * 3 + j + 1) * cell];
-                assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)), "clamped to [-1, 1]");
-                let norm: f64 = x.iter().zip(orig).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
-                assert!(norm <= 8.0 * 1.0001 && norm > 1.0, "‖x − x0‖ = {norm} within ε = 8");
+                assert!(
+                    x.iter().all(|v| (-1.0..=1.0).contains(v)),
+                    "clamped to [-1, 1]"
+                );
+                let norm: f64 = x
+                    .iter()
+                    .zip(orig)
+                    .map(|(a, b)| ((a - b) as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                assert!(
+                    norm <= 8.0 * 1.0001 && norm > 1.0,
+                    "‖x − x0‖ = {norm} within ε = 8"
+                );
                 for k in (0..cell).step_by(997) {
                     assert!((d[k] - (x[k] - orig[k])).abs() < 1e-6);
                 }
@@ -254,7 +338,11 @@ fn ascent_writes_images_and_differences() {
         }
         for stem in [format!("ascent-{g}-images"), format!("ascent-{g}-diff")] {
             let f = figure(&s, &stem);
-            check_png_matches_npy(&out.join(format!("{stem}.png")), &out.join(format!("{stem}.npy")), &f["layout"]);
+            check_png_matches_npy(
+                &out.join(format!("{stem}.png")),
+                &out.join(format!("{stem}.npy")),
+                &f["layout"],
+            );
         }
         let rows = s["results"][g].as_array().unwrap();
         assert_eq!(rows.len(), 4);
@@ -262,12 +350,21 @@ fn ascent_writes_images_and_differences() {
         // not the gradient, so it is only required to raise it on average.
         let rises: Vec<f64> = rows
             .iter()
-            .map(|r| r["target_logit_after"].as_f64().unwrap() - r["target_logit_before"].as_f64().unwrap())
+            .map(|r| {
+                r["target_logit_after"].as_f64().unwrap()
+                    - r["target_logit_before"].as_f64().unwrap()
+            })
             .collect();
         if g == "vanilla" {
-            assert!(rises.iter().all(|&d| d > 0.0), "vanilla ascent raises every target logit: {rows:?}");
+            assert!(
+                rises.iter().all(|&d| d > 0.0),
+                "vanilla ascent raises every target logit: {rows:?}"
+            );
         } else {
-            assert!(rises.iter().sum::<f64>() > 0.0, "excitation ascent raises the target logits on average: {rows:?}");
+            assert!(
+                rises.iter().sum::<f64>() > 0.0,
+                "excitation ascent raises the target logits on average: {rows:?}"
+            );
         }
     }
     let (_, e) = read_npy(&out.join("ascent-excitation-images.npy"));
@@ -284,22 +381,50 @@ fn sweep_draws_temperatures_and_similarities() {
     let images = write_images(dir.path());
     let out = dir.path().join("out");
     ok(&[
-        "sweep", "--model", "tiny-densenet", "--weights", weights.to_str().unwrap(),
-        "--images", images.join("b_square.png").to_str().unwrap(), "--class", "4",
-        "--temperatures", "3,0.3,0.001", "--out", out.to_str().unwrap(),
+        "sweep",
+        "--model",
+        "tiny-densenet",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--images",
+        images.join("b_square.png").to_str().unwrap(),
+        "--class",
+        "4",
+        "--temperatures",
+        "3,0.3,0.001",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let s = summary(&out);
     let (shape, _) = read_npy(&out.join("sweep.npy"));
     assert_eq!(shape, [1, 5, 3, 224, 224]);
     assert!(out.join("sweep-similarity.png").is_file());
-    let to_ref: Vec<f64> = s["mean_cosine_to_reference"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let to_van: Vec<f64> = s["mean_cosine_to_vanilla"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let to_ref: Vec<f64> = s["mean_cosine_to_reference"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let to_van: Vec<f64> = s["mean_cosine_to_vanilla"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     // Temperatures sorted: 0.001, 0.3, 3. The pullback at T = 0.3 is the reference.
     assert!((to_ref[1] - 1.0).abs() < 1e-9);
     // T → 0 approaches the vanilla gradient.
     assert!(to_van[0] > to_van[2], "cosine to vanilla {to_van:?}");
-    assert!(to_van[0] > 0.9, "cosine to vanilla at T = 0.001: {}", to_van[0]);
-    check_png_matches_npy(&out.join("sweep.png"), &out.join("sweep.npy"), &figure(&s, "sweep")["layout"]);
+    assert!(
+        to_van[0] > 0.9,
+        "cosine to vanilla at T = 0.001: {}",
+        to_van[0]
+    );
+    check_png_matches_npy(
+        &out.join("sweep.png"),
+        &out.join("sweep.npy"),
+        &figure(&s, "sweep")["layout"],
+    );
 }
 
 #[test]
@@ -309,9 +434,21 @@ fn svg_output() {
     let images = write_images(dir.path());
     let out = dir.path().join("out");
     ok(&[
-        "pullback", "--model", "tiny-resnet", "--weights", weights.to_str().unwrap(),
-        "--images", images.join("a_landscape.png").to_str().unwrap(), "--classes", "2",
-        "--gradient", "excitation", "--format", "svg", "--out", out.to_str().unwrap(),
+        "pullback",
+        "--model",
+        "tiny-resnet",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--images",
+        images.join("a_landscape.png").to_str().unwrap(),
+        "--classes",
+        "2",
+        "--gradient",
+        "excitation",
+        "--format",
+        "svg",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let svg = std::fs::read_to_string(out.join("pullback-excitation.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("data:image/png;base64,"));
@@ -326,8 +463,18 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
     let w = weights.to_str().unwrap();
     let im = images.to_str().unwrap();
     let base = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = ["pullback", "--model", "tiny-resnet", "--weights", w, "--images", im]
-            .iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = [
+            "pullback",
+            "--model",
+            "tiny-resnet",
+            "--weights",
+            w,
+            "--images",
+            im,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         v.push("--out".into());
         v.push(dir.path().join("o").to_string_lossy().into_owned());
         v.extend(extra.iter().map(|s| s.to_string()));
@@ -348,23 +495,76 @@ fn bad_flags_and_files_name_the_problem_and_the_fix() {
     let e = run(&["--classes", "574"]);
     assert!(e.contains("574") && e.contains("10 classes"), "{e}");
     let e = run(&["--on-bad-image", "fail"]);
-    assert!(e.contains("d_corrupt.jpg") && e.contains("--on-bad-image skip"), "{e}");
+    assert!(
+        e.contains("d_corrupt.jpg") && e.contains("--on-bad-image skip"),
+        "{e}"
+    );
     let e = run(&["--gradient", "sideways"]);
     assert!(e.contains("vanilla") && e.contains("excitation"), "{e}");
     let e = run(&["--batch-size", "0"]);
     assert!(e.contains("--batch-size"), "{e}");
-    let e = fails(&["pullback", "--model", "tiny-resnet", "--weights", w, "--images", "/no/such/dir"]);
-    assert!(e.contains("/no/such/dir") && e.contains("does not exist"), "{e}");
+    let e = fails(&[
+        "pullback",
+        "--model",
+        "tiny-resnet",
+        "--weights",
+        w,
+        "--images",
+        "/no/such/dir",
+    ]);
+    assert!(
+        e.contains("/no/such/dir") && e.contains("does not exist"),
+        "{e}"
+    );
     // Weights of another model: the loader names a key.
     let vgg = write_weights(dir.path(), "tiny-vgg", 6);
-    let e = fails(&["pullback", "--model", "tiny-resnet", "--weights", vgg.to_str().unwrap(), "--images", im]);
-    assert!(e.contains("features.0.weight") || e.contains("conv1.weight"), "{e}");
+    let e = fails(&[
+        "pullback",
+        "--model",
+        "tiny-resnet",
+        "--weights",
+        vgg.to_str().unwrap(),
+        "--images",
+        im,
+    ]);
+    assert!(
+        e.contains("features.0.weight") || e.contains("conv1.weight"),
+        "{e}"
+    );
     // No weights for an ImageNet model: says how to get them.
-    let e = fails(&["pullback", "--model", "resnet50", "--images", im, "--cache-dir", dir.path().to_str().unwrap()]);
+    let e = fails(&[
+        "pullback",
+        "--model",
+        "resnet50",
+        "--images",
+        im,
+        "--cache-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(e.contains("curtain weights fetch resnet50"), "{e}");
-    let e = fails(&["ascent", "--model", "tiny-resnet", "--weights", w, "--images", im, "--steps", "0"]);
+    let e = fails(&[
+        "ascent",
+        "--model",
+        "tiny-resnet",
+        "--weights",
+        w,
+        "--images",
+        im,
+        "--steps",
+        "0",
+    ]);
     assert!(e.contains("--steps"), "{e}");
-    let e = fails(&["sweep", "--model", "tiny-resnet", "--weights", w, "--images", im, "--temperatures", "0.1,abc"]);
+    let e = fails(&[
+        "sweep",
+        "--model",
+        "tiny-resnet",
+        "--weights",
+        w,
+        "--images",
+        im,
+        "--temperatures",
+        "0.1,abc",
+    ]);
     assert!(e.contains("--temperatures") && e.contains("abc"), "{e}");
 }
 
@@ -379,7 +579,16 @@ fn classes_and_help() {
         assert!(help.contains("Usage"), "{help}");
     }
     let help = ok(&["ascent", "--help"]);
-    for flag in ["--alpha", "--eps", "--steps", "--temperature", "--gradient", "--device", "--on-bad-image", "--format"] {
+    for flag in [
+        "--alpha",
+        "--eps",
+        "--steps",
+        "--temperature",
+        "--gradient",
+        "--device",
+        "--on-bad-image",
+        "--format",
+    ] {
         assert!(help.contains(flag), "ascent --help lacks {flag}");
     }
 }
@@ -390,34 +599,83 @@ fn weights_fetch_from_loopback_and_import() {
     let dir = tempfile::tempdir().unwrap();
     let weights = write_weights(dir.path(), "tiny-resnet", 7);
     let body = std::fs::read(&weights).unwrap();
-    let digest: String = sha2::Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let good = format!("/resnet50-{}.pth", &digest[..8]);
     let bad = "/resnet50-00000000.pth".to_string();
-    let server = LoopbackServer::start(vec![Route::new(good.clone(), body.clone()), Route::new(bad.clone(), body.clone())]);
+    let server = LoopbackServer::start(vec![
+        Route::new(good.clone(), body.clone()),
+        Route::new(bad.clone(), body.clone()),
+    ]);
     let url = server.base().to_string();
     let cache = dir.path().join("cache");
     let c = cache.to_str().unwrap();
-    let out = ok(&["weights", "fetch", "resnet50", "--url", &format!("{url}{good}"), "--cache-dir", c, "--no-check"]);
+    let out = ok(&[
+        "weights",
+        "fetch",
+        "resnet50",
+        "--url",
+        &format!("{url}{good}"),
+        "--cache-dir",
+        c,
+        "--no-check",
+    ]);
     assert!(out.contains(&digest), "{out}");
     let cached = cache.join(&good[1..]);
     assert_eq!(std::fs::read(&cached).unwrap(), body);
     // The same again: served from the cache, no request.
-    let out = ok(&["weights", "fetch", "resnet50", "--url", &format!("{url}{good}"), "--cache-dir", c, "--no-check"]);
+    let out = ok(&[
+        "weights",
+        "fetch",
+        "resnet50",
+        "--url",
+        &format!("{url}{good}"),
+        "--cache-dir",
+        c,
+        "--no-check",
+    ]);
     assert!(out.contains("already cached"), "{out}");
     // A digest that does not match the name: error, nothing left behind.
-    let e = fails(&["weights", "fetch", "resnet50", "--url", &format!("{url}{bad}"), "--cache-dir", c, "--no-check"]);
+    let e = fails(&[
+        "weights",
+        "fetch",
+        "resnet50",
+        "--url",
+        &format!("{url}{bad}"),
+        "--cache-dir",
+        c,
+        "--no-check",
+    ]);
     assert!(e.contains("corrupt") && e.contains(&digest), "{e}");
     assert!(!cache.join(&bad[1..]).exists());
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
     assert_eq!(server.requests().len(), 2);
     // import: loads into the right model, names keys for the wrong one.
-    let out = ok(&["weights", "import", weights.to_str().unwrap(), "--model", "tiny-resnet"]);
+    let out = ok(&[
+        "weights",
+        "import",
+        weights.to_str().unwrap(),
+        "--model",
+        "tiny-resnet",
+    ]);
     assert!(out.contains("loads into tiny-resnet"), "{out}");
-    let e = fails(&["weights", "import", weights.to_str().unwrap(), "--model", "tiny-vgg"]);
+    let e = fails(&[
+        "weights",
+        "import",
+        weights.to_str().unwrap(),
+        "--model",
+        "tiny-vgg",
+    ]);
     assert!(e.contains("missing `classifier.0.weight`"), "{e}");
     assert!(e.contains("unexpected `conv1.weight`"), "{e}");
     assert!(e.contains("another architecture"), "{e}");
-    let e = fails(&["weights", "import", dir.path().join("nope.pth").to_str().unwrap()]);
+    let e = fails(&[
+        "weights",
+        "import",
+        dir.path().join("nope.pth").to_str().unwrap(),
+    ]);
     assert!(e.contains("nope.pth") && e.contains("not a file"), "{e}");
 }
 
@@ -445,48 +703,130 @@ fn several_image_paths_per_folder_cap_and_values_match_the_library() {
     let w = weights.to_str().unwrap();
     let o = out.to_str().unwrap();
     ok(&[
-        "pullback", "--model", "tiny-vgg", "--weights", w, "--images", tree.to_str().unwrap(),
-        "--per-folder", "1", "--classes", "3", "--gradient", "excitation", "--out", o,
+        "pullback",
+        "--model",
+        "tiny-vgg",
+        "--weights",
+        w,
+        "--images",
+        tree.to_str().unwrap(),
+        "--per-folder",
+        "1",
+        "--classes",
+        "3",
+        "--gradient",
+        "excitation",
+        "--out",
+        o,
     ]);
     let s = summary(&out);
-    let folders: Vec<&str> = s["images"].as_array().unwrap().iter().map(|i| i["folder"].as_str().unwrap()).collect();
+    let folders: Vec<&str> = s["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["folder"].as_str().unwrap())
+        .collect();
     assert_eq!(folders, ["n01", "n02"]);
     // Two files named directly, in the order given.
     let c_grey = images.join("c_grey.png");
     let b_square = images.join("b_square.png");
     ok(&[
-        "pullback", "--model", "tiny-vgg", "--weights", w, "--images", c_grey.to_str().unwrap(),
-        b_square.to_str().unwrap(), "--classes", "3", "--gradient", "excitation", "--temperature", "0.5",
-        "--out", o,
+        "pullback",
+        "--model",
+        "tiny-vgg",
+        "--weights",
+        w,
+        "--images",
+        c_grey.to_str().unwrap(),
+        b_square.to_str().unwrap(),
+        "--classes",
+        "3",
+        "--gradient",
+        "excitation",
+        "--temperature",
+        "0.5",
+        "--out",
+        o,
     ]);
     let s = summary(&out);
-    let names: Vec<&str> = s["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = s["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["c_grey", "b_square"]);
     let (shape, values) = read_npy(&out.join("pullback-excitation.npy"));
     assert_eq!(shape, [2, 2, 3, 224, 224]);
     // The same pullback computed in-process through the library.
     let device = Device::flex();
-    let mut model = VggConfig::tiny(true).init(&device, GradientMode::Vanilla).unwrap();
+    let mut model = VggConfig::tiny(true)
+        .init(&device, GradientMode::Vanilla)
+        .unwrap();
     excitation::weights::load_weights(&mut model, &weights).unwrap();
-    model.set_gradient_mode(GradientMode::excitation(excitation::gate::Sigma::Sigmoid, 0.5).unwrap()).unwrap();
+    model
+        .set_gradient_mode(GradientMode::excitation(excitation::gate::Sigma::Sigmoid, 0.5).unwrap())
+        .unwrap();
     let img = excitation::imagenet::images::load_image(&b_square).unwrap();
-    let x = Tensor::<4>::from_data(TensorData::new(img.pixels.clone(), [1, 3, 224, 224]), &device);
+    let x = Tensor::<4>::from_data(
+        TensorData::new(img.pixels.clone(), [1, 3, 224, 224]),
+        &device,
+    );
     assert_eq!(model.num_classes(), 10);
-    let p = pullback(&model, x, &Targets::PerImage(vec![3]), 1, &device.clone().autodiff()).unwrap();
+    let p = pullback(
+        &model,
+        x,
+        &Targets::PerImage(vec![3]),
+        1,
+        &device.clone().autodiff(),
+    )
+    .unwrap();
     let expected = p.gradients.into_data().try_to_vec::<f32>().unwrap();
     let cell = 3 * 224 * 224;
     // Row 1 (b_square): column 0 is the image, column 1 the pullback.
     assert_eq!(&values[2 * cell..3 * cell], &img.pixels[..]);
     let got = &values[3 * cell..4 * cell];
-    let max_err = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_err = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     let scale = expected.iter().map(|v| v.abs()).fold(0f32, f32::max);
-    assert!(scale > 0.0 && max_err <= 1e-6 * scale, "max error {max_err} vs scale {scale}");
+    assert!(
+        scale > 0.0 && max_err <= 1e-6 * scale,
+        "max error {max_err} vs scale {scale}"
+    );
     // Nothing readable: a clear error.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("x.png"), b"not a png").unwrap();
-    let e = fails(&["pullback", "--model", "tiny-vgg", "--weights", w, "--images", empty.to_str().unwrap(), "--out", o]);
-    assert!(e.contains("--images") && e.contains("no readable image"), "{e}");
-    let e = fails(&["pullback", "--model", "tiny-vgg", "--weights", w, "--images", tree.to_str().unwrap(), "--per-folder", "0", "--out", o]);
+    let e = fails(&[
+        "pullback",
+        "--model",
+        "tiny-vgg",
+        "--weights",
+        w,
+        "--images",
+        empty.to_str().unwrap(),
+        "--out",
+        o,
+    ]);
+    assert!(
+        e.contains("--images") && e.contains("no readable image"),
+        "{e}"
+    );
+    let e = fails(&[
+        "pullback",
+        "--model",
+        "tiny-vgg",
+        "--weights",
+        w,
+        "--images",
+        tree.to_str().unwrap(),
+        "--per-folder",
+        "0",
+        "--out",
+        o,
+    ]);
     assert!(e.contains("--per-folder"), "{e}");
 }

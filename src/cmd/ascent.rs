@@ -69,12 +69,22 @@ pub struct AscentArgs {
     pub steps: usize,
 
     /// Step length α (L2 norm of each step before projection).
-    #[arg(long, default_value_t = 20.0, value_name = "ALPHA", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 20.0,
+        value_name = "ALPHA",
+        allow_negative_numbers = true
+    )]
     pub alpha: f64,
 
     /// Radius ε of the L2 ball around the original image (a 224×224 RGB image in [-1, 1]
     /// has norm up to about 388).
-    #[arg(long, default_value_t = 100.0, value_name = "EPS", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 100.0,
+        value_name = "EPS",
+        allow_negative_numbers = true
+    )]
     pub eps: f64,
 
     /// What the ascent increases.
@@ -87,17 +97,33 @@ impl AscentArgs {
     pub fn run(self) -> Result<()> {
         let mode = self.gate.mode()?;
         if self.steps == 0 {
-            return Err(CliError::flag("--steps", "must be at least 1; the paper uses 10"));
+            return Err(CliError::flag(
+                "--steps",
+                "must be at least 1; the paper uses 10",
+            ));
         }
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return Err(CliError::flag("--alpha", format!("{} is not a positive number; the paper uses 20", self.alpha)));
+            return Err(CliError::flag(
+                "--alpha",
+                format!("{} is not a positive number; the paper uses 20", self.alpha),
+            ));
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(CliError::flag("--eps", format!("{} is not a positive number; the paper uses 100", self.eps)));
+            return Err(CliError::flag(
+                "--eps",
+                format!("{} is not a positive number; the paper uses 100", self.eps),
+            ));
         }
         let set = self.images.load()?;
         self.output.prepare()?;
-        let summary = with_model(&self.model, Task { args: &self, set: &set, mode })?;
+        let summary = with_model(
+            &self.model,
+            Task {
+                args: &self,
+                set: &set,
+                mode,
+            },
+        )?;
         let path = write_summary(&self.output, &summary)?;
         eprintln!("wrote {}", path.display());
         Ok(())
@@ -148,13 +174,15 @@ fn ascend_all<M: Classifier>(
             let targets = vec![class; end - start];
             let mut current = original.clone();
             for _ in 0..config.steps {
-                let (next, _) = ascent_step(model, original.clone(), current, &targets, config, &ad)?;
+                let (next, _) =
+                    ascent_step(model, original.clone(), current, &targets, config, &ad)?;
                 current = next;
                 bar.inc(1);
             }
             let v = tensor_to_vec(current)?;
             for (r, i) in (start..end).enumerate() {
-                out[(i * k + j) * cell..(i * k + j + 1) * cell].copy_from_slice(&v[r * cell..(r + 1) * cell]);
+                out[(i * k + j) * cell..(i * k + j + 1) * cell]
+                    .copy_from_slice(&v[r * cell..(r + 1) * cell]);
             }
             start = end;
         }
@@ -196,7 +224,15 @@ impl ModelTask for Task<'_> {
             let mut m = model.clone();
             m.set_gradient_mode(*mode)?;
             bar.set_message(format!("{name} ascent"));
-            let finals = ascend_all(&m, info, &images, &classes, &config, a.images.batch_size, &bar)?;
+            let finals = ascend_all(
+                &m,
+                info,
+                &images,
+                &classes,
+                &config,
+                a.images.batch_size,
+                &bar,
+            )?;
             let diffs: Vec<f32> = finals
                 .iter()
                 .enumerate()
@@ -210,22 +246,35 @@ impl ModelTask for Task<'_> {
             let img_grid = with_original_column(&original, &finals, n, k);
             let diff_grid = with_original_column(&original, &diffs, n, k);
             let params = format!("{} steps, α = {}, ε = {}", a.steps, a.alpha, a.eps);
-            figures.push(write_grid(&a.output, &GridOutput {
-                stem: &format!("ascent-{name}-images"),
-                title: format!("{} ascent ({what}; {params}) — {}", capitalise(name), info.name.name()),
-                values: &img_grid,
-                shape,
-                column_titles: column_titles.clone(),
-                row_labels: row_labels.clone(),
-            })?);
-            figures.push(write_grid(&a.output, &GridOutput {
-                stem: &format!("ascent-{name}-diff"),
-                title: format!("Perturbation − original ({what}; {params}) — {}", info.name.name()),
-                values: &diff_grid,
-                shape,
-                column_titles: column_titles.clone(),
-                row_labels: row_labels.clone(),
-            })?);
+            figures.push(write_grid(
+                &a.output,
+                &GridOutput {
+                    stem: &format!("ascent-{name}-images"),
+                    title: format!(
+                        "{} ascent ({what}; {params}) — {}",
+                        capitalise(name),
+                        info.name.name()
+                    ),
+                    values: &img_grid,
+                    shape,
+                    column_titles: column_titles.clone(),
+                    row_labels: row_labels.clone(),
+                },
+            )?);
+            figures.push(write_grid(
+                &a.output,
+                &GridOutput {
+                    stem: &format!("ascent-{name}-diff"),
+                    title: format!(
+                        "Perturbation − original ({what}; {params}) — {}",
+                        info.name.name()
+                    ),
+                    values: &diff_grid,
+                    shape,
+                    column_titles: column_titles.clone(),
+                    row_labels: row_labels.clone(),
+                },
+            )?);
             // Logits of the perturbed images.
             let finals_t = Tensor::<4>::from_data(
                 burn::tensor::TensorData::new(finals.clone(), [n * k, 3, INPUT_SIZE, INPUT_SIZE]),
@@ -242,7 +291,11 @@ impl ModelTask for Task<'_> {
                     let before = preds.logits[i * info.num_classes + c];
                     let after_logit = after.logits[r * info.num_classes + c];
                     let (top, top_logit) = after.top(r, 1)[0];
-                    let delta: f64 = diffs[r * cell..(r + 1) * cell].iter().map(|&d| (d as f64) * (d as f64)).sum::<f64>().sqrt();
+                    let delta: f64 = diffs[r * cell..(r + 1) * cell]
+                        .iter()
+                        .map(|&d| (d as f64) * (d as f64))
+                        .sum::<f64>()
+                        .sqrt();
                     rows.push(json!({
                         "image": self.set.images[i].name,
                         "target": c,
@@ -263,25 +316,39 @@ impl ModelTask for Task<'_> {
         if per_mode.len() == 2 {
             let labels: Vec<String> = row_labels
                 .iter()
-                .flat_map(|r| [format!("{r} · {}", per_mode[0].0), format!("{r} · {}", per_mode[1].0)])
+                .flat_map(|r| {
+                    [
+                        format!("{r} · {}", per_mode[0].0),
+                        format!("{r} · {}", per_mode[1].0),
+                    ]
+                })
                 .collect();
             for (suffix, pick) in [("images", 1usize), ("diff", 2)] {
-                let g = |p: &(String, Vec<f32>, Vec<f32>)| -> Vec<f32> { if pick == 1 { p.1.clone() } else { p.2.clone() } };
+                let g = |p: &(String, Vec<f32>, Vec<f32>)| -> Vec<f32> {
+                    if pick == 1 {
+                        p.1.clone()
+                    } else {
+                        p.2.clone()
+                    }
+                };
                 let (g0, g1) = (g(&per_mode[0]), g(&per_mode[1]));
                 let both = interleave_rows(&[&g0, &g1], n, k + 1);
-                figures.push(write_grid(&a.output, &GridOutput {
-                    stem: &format!("ascent-comparison-{suffix}"),
-                    title: format!(
-                        "Ascent {}: excitation (T = {}) vs vanilla — {}",
-                        if pick == 1 { "images" } else { "differences" },
-                        a.gate.temperature,
-                        info.name.name()
-                    ),
-                    values: &both,
-                    shape: [2 * n, k + 1, 3, INPUT_SIZE, INPUT_SIZE],
-                    column_titles: column_titles.clone(),
-                    row_labels: labels.clone(),
-                })?);
+                figures.push(write_grid(
+                    &a.output,
+                    &GridOutput {
+                        stem: &format!("ascent-comparison-{suffix}"),
+                        title: format!(
+                            "Ascent {}: excitation (T = {}) vs vanilla — {}",
+                            if pick == 1 { "images" } else { "differences" },
+                            a.gate.temperature,
+                            info.name.name()
+                        ),
+                        values: &both,
+                        shape: [2 * n, k + 1, 3, INPUT_SIZE, INPUT_SIZE],
+                        column_titles: column_titles.clone(),
+                        row_labels: labels.clone(),
+                    },
+                )?);
             }
         }
         for f in &figures {

@@ -24,8 +24,15 @@ impl ClassesArgs {
     /// Run the command.
     pub fn run(self) -> Result<()> {
         if self.imagenette {
-            for (k, (&i, wnid)) in IMAGENETTE_TO_IMAGENET.iter().zip(IMAGENETTE_WNIDS).enumerate() {
-                println!("{k}\t{wnid}\t{i}\t{}", classes::class_name(i).unwrap_or("?"));
+            for (k, (&i, wnid)) in IMAGENETTE_TO_IMAGENET
+                .iter()
+                .zip(IMAGENETTE_WNIDS)
+                .enumerate()
+            {
+                println!(
+                    "{k}\t{wnid}\t{i}\t{}",
+                    classes::class_name(i).unwrap_or("?")
+                );
             }
             return Ok(());
         }
@@ -37,7 +44,9 @@ impl ClassesArgs {
         }
         let q = self.query.as_deref().map(str::to_lowercase);
         for (i, name) in classes::class_names().iter().enumerate() {
-            if q.as_ref().is_none_or(|q| name.to_lowercase().contains(q.as_str())) {
+            if q.as_ref()
+                .is_none_or(|q| name.to_lowercase().contains(q.as_str()))
+            {
                 println!("{i}\t{name}");
             }
         }

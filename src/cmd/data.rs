@@ -65,7 +65,9 @@ pub fn run(cmd: &DataCmd) -> CmdResult {
     match cmd {
         DataCmd::Info { name, dir } => {
             let kind = DatasetKind::parse(name)?;
-            let dir = dir.clone().unwrap_or_else(|| super::train::default_data_dir(kind));
+            let dir = dir
+                .clone()
+                .unwrap_or_else(|| super::train::default_data_dir(kind));
             for split in [Split::Train, Split::Test] {
                 let ds = kind.load(&dir, split)?;
                 let mut counts = vec![0usize; ds.class_names.len()];
@@ -103,7 +105,12 @@ fn fetch(a: &FetchArgs) -> CmdResult {
         checksums.push(Expected::parse_override(kind, spec, true)?);
     }
     let dir = a.dir.clone().unwrap_or_else(|| default_fetch_dir(kind));
-    let options = DataFetchOptions { base_url: a.mirror.clone(), checksums, progress: true, force: a.force };
+    let options = DataFetchOptions {
+        base_url: a.mirror.clone(),
+        checksums,
+        progress: true,
+        force: a.force,
+    };
     if !options.official() {
         eprintln!("checking the files against the checksums given on the command line, not the official ones");
     }
@@ -118,7 +125,13 @@ fn fetch(a: &FetchArgs) -> CmdResult {
     let report = fetch_dataset(kind, &dir, &options)?;
     for f in &report.files {
         let how = if f.cached { "present" } else { "downloaded" };
-        println!("{how} {} ({} bytes, MD5 {}, SHA-256 {})", f.path.display(), f.bytes, f.md5, f.sha256);
+        println!(
+            "{how} {} ({} bytes, MD5 {}, SHA-256 {})",
+            f.path.display(),
+            f.bytes,
+            f.md5,
+            f.sha256
+        );
     }
     println!(
         "{}: {} training and {} test images in {}; use it with --data-dir {}",

@@ -73,14 +73,27 @@ pub fn run(a: &DemoArgs) -> CmdResult {
         &classes,
         FASHION_MNIST_CLASSES,
         a.temperature,
-        &AscentConfig { alpha: a.alpha, steps: a.steps, eps: a.eps },
+        &AscentConfig {
+            alpha: a.alpha,
+            steps: a.steps,
+            eps: a.eps,
+        },
         &a.out,
         "demo.json",
     )?;
     let [p1, p2, p3] = paths;
-    println!("curtain demo: built-in Fashion-MNIST CNN ({} conv blocks, BatchNorm), {n} test images", cfg.channels.len());
-    println!("  pullbacks (image | gradient | excitation pullback): {}", p1.display());
-    println!("  ascent    (image | along gradient | along excitation): {}", p2.display());
+    println!(
+        "curtain demo: built-in Fashion-MNIST CNN ({} conv blocks, BatchNorm), {n} test images",
+        cfg.channels.len()
+    );
+    println!(
+        "  pullbacks (image | gradient | excitation pullback): {}",
+        p1.display()
+    );
+    println!(
+        "  ascent    (image | along gradient | along excitation): {}",
+        p2.display()
+    );
     println!("  numbers: {}", p3.display());
     println!("  done in {:.1}s", start.elapsed().as_secs_f64());
     Ok(())
@@ -107,16 +120,33 @@ pub fn explain_to_files(
 ) -> Result<[PathBuf; 3], Box<dyn std::error::Error>> {
     let [n, c, h, w] = x.dims();
     let k = class_names.len();
-    let logits = model.logits(x.clone())?.into_data().try_to_vec::<f32>().unwrap_or_default();
-    let pred: Vec<usize> =
-        (0..n).map(|i| (0..k).fold(0, |b, j| if logits[i * k + j] > logits[i * k + b] { j } else { b })).collect();
+    let logits = model
+        .logits(x.clone())?
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    let pred: Vec<usize> = (0..n)
+        .map(|i| {
+            (0..k).fold(0, |b, j| {
+                if logits[i * k + j] > logits[i * k + b] {
+                    j
+                } else {
+                    b
+                }
+            })
+        })
+        .collect();
     let ex = GateMode::Excitation { temperature };
     let v_g = pullback(model, x.clone(), classes, GateMode::Relu)?;
     let v_e = pullback(model, x.clone(), classes, ex)?;
     let y_g = ascent(model, x.clone(), classes, GateMode::Relu, asc)?;
     let y_e = ascent(model, x.clone(), classes, ex, asc)?;
     let logit_of = |t: Tensor<4>| -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-        let l = model.logits(t)?.into_data().try_to_vec::<f32>().unwrap_or_default();
+        let l = model
+            .logits(t)?
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
         Ok((0..n).map(|i| l[i * k + classes[i]]).collect())
     };
     let (lg, le) = (logit_of(y_g.clone())?, logit_of(y_e.clone())?);
@@ -124,10 +154,22 @@ pub fn explain_to_files(
     std::fs::create_dir_all(out)?;
     let m = c * h * w;
     let cols = |parts: [Vec<f32>; 3]| -> Vec<f32> {
-        (0..n).flat_map(|i| parts.iter().flat_map(move |p| p[i * m..(i + 1) * m].to_vec())).collect()
+        (0..n)
+            .flat_map(|i| {
+                parts
+                    .iter()
+                    .flat_map(move |p| p[i * m..(i + 1) * m].to_vec())
+            })
+            .collect()
     };
-    let row_labels: Vec<String> =
-        (0..n).map(|i| format!("{} → {}", class_names[labels[i] as usize], class_names[pred[i]])).collect();
+    let row_labels: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "{} → {}",
+                class_names[labels[i] as usize], class_names[pred[i]]
+            )
+        })
+        .collect();
     let xs = to_vec(x);
     let (vg, ve) = (to_vec(v_g), to_vec(v_e));
     // Cosine similarity of the two pullbacks of each image (1: the same direction).
@@ -153,7 +195,10 @@ pub fn explain_to_files(
     let grid = ImageGrid::new(&asc_data, [n, 3, c, h, w])?
         .column_titles(&["image", "ascent along v_G", "ascent along v_Γ"])?
         .row_labels(&row_labels)?
-        .title(format!("Projected gradient ascent: {} steps, α={}, ε={}", asc.steps, asc.alpha, asc.eps))
+        .title(format!(
+            "Projected gradient ascent: {} steps, α={}, ε={}",
+            asc.steps, asc.alpha, asc.eps
+        ))
         .scale(4)?;
     let p2 = out.join("ascent.png");
     draw_image_grid(&grid, &p2, Format::Png)?;

@@ -13,13 +13,21 @@ pub struct Progress {
 impl Progress {
     /// A bar for `total` steps.
     pub fn new(total: usize) -> Self {
-        Self { total: total.max(1), start: Instant::now(), last_draw: None }
+        Self {
+            total: total.max(1),
+            start: Instant::now(),
+            last_draw: None,
+        }
     }
 
     /// Draws step `done` with a free-form suffix (at most ten times a second, always at the end).
     pub fn draw(&mut self, done: usize, suffix: &str) {
         let now = Instant::now();
-        if done < self.total && self.last_draw.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
+        if done < self.total
+            && self
+                .last_draw
+                .is_some_and(|t| now.duration_since(t).as_millis() < 100)
+        {
             return;
         }
         self.last_draw = Some(now);
@@ -27,8 +35,15 @@ impl Progress {
         let filled = done.min(self.total) * width / self.total;
         let bar: String = "#".repeat(filled) + &".".repeat(width - filled);
         let secs = self.start.elapsed().as_secs_f64();
-        let eta = if done > 0 { secs * (self.total - done.min(self.total)) as f64 / done as f64 } else { 0.0 };
-        eprint!("\r[{bar}] {done}/{}  {suffix}  {secs:.0}s (eta {eta:.0}s)   ", self.total);
+        let eta = if done > 0 {
+            secs * (self.total - done.min(self.total)) as f64 / done as f64
+        } else {
+            0.0
+        };
+        eprint!(
+            "\r[{bar}] {done}/{}  {suffix}  {secs:.0}s (eta {eta:.0}s)   ",
+            self.total
+        );
         let _ = std::io::stderr().flush();
     }
 

@@ -53,7 +53,14 @@ impl PullbackArgs {
         let mode = self.gate.mode()?;
         let set = self.images.load()?;
         self.output.prepare()?;
-        let summary = with_model(&self.model, Task { args: &self, set: &set, mode })?;
+        let summary = with_model(
+            &self.model,
+            Task {
+                args: &self,
+                set: &set,
+                mode,
+            },
+        )?;
         let path = write_summary(&self.output, &summary)?;
         eprintln!("wrote {}", path.display());
         Ok(())
@@ -84,7 +91,13 @@ pub fn pullback_values<M: Classifier>(
     while start < n {
         let end = (start + per_chunk).min(n);
         let chunk = images.clone().slice([start..end]);
-        let p = pullback(model, chunk, &Targets::EachOf(classes.to_vec()), batch_size, &ad)?;
+        let p = pullback(
+            model,
+            chunk,
+            &Targets::EachOf(classes.to_vec()),
+            batch_size,
+            &ad,
+        )?;
         values.extend(tensor_to_vec(p.gradients)?);
         logits.extend(p.target_logits);
         bar.inc((end - start) as u64);
@@ -140,11 +153,16 @@ impl ModelTask for Task<'_> {
             let mut m = model.clone();
             m.set_gradient_mode(*mode)?;
             bar.set_message(format!("{name} pullbacks"));
-            let (values, logits) = pullback_values(&m, info, &images, &classes, a.images.batch_size, &bar)?;
+            let (values, logits) =
+                pullback_values(&m, info, &images, &classes, a.images.batch_size, &bar)?;
             target_logits = logits;
             let grid = with_original_column(&original, &values, n, k);
             let title = match mode.temperature() {
-                Some(t) => format!("{} pullbacks — {}, T = {t}", capitalise(name), info.name.name()),
+                Some(t) => format!(
+                    "{} pullbacks — {}, T = {t}",
+                    capitalise(name),
+                    info.name.name()
+                ),
                 None => format!("Vanilla gradients — {}", info.name.name()),
             };
             figures.push(write_grid(
@@ -165,7 +183,12 @@ impl ModelTask for Task<'_> {
             let both = interleave_rows(&[&grids[0].1, &grids[1].1], n, k + 1);
             let labels: Vec<String> = row_labels
                 .iter()
-                .flat_map(|r| [format!("{r} · {}", grids[0].0), format!("{r} · {}", grids[1].0)])
+                .flat_map(|r| {
+                    [
+                        format!("{r} · {}", grids[0].0),
+                        format!("{r} · {}", grids[1].0),
+                    ]
+                })
                 .collect();
             figures.push(write_grid(
                 &a.output,

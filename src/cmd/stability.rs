@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
+use burn::module::Module;
 use excitation::data::{DatasetKind, Split};
+use excitation::small_nets::explain::AscentConfig;
 use excitation::stability::experiment::{measure_run, StabilityConfig};
 use excitation::stability::frozen_retrain::RetrainConfig;
-use burn::module::Module;
-use excitation::small_nets::explain::AscentConfig;
 use excitation::train::{list_checkpoints, load_model, OptimizerKind, TrainConfig};
 
 use super::CmdResult;
@@ -125,7 +125,10 @@ pub fn run(cmd: &StabilityCmd) -> CmdResult {
 
 fn measure(a: &MeasureArgs) -> CmdResult {
     let kind = DatasetKind::parse(&a.dataset)?;
-    let dir = a.data_dir.clone().unwrap_or_else(|| super::train::default_data_dir(kind));
+    let dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| super::train::default_data_dir(kind));
     let train_data = kind.load(&dir, Split::Train)?;
     let test_data = kind.load(&dir, Split::Test)?;
     let cfg = StabilityConfig {
@@ -139,7 +142,10 @@ fn measure(a: &MeasureArgs) -> CmdResult {
             steps: a.retrain_steps,
             batch_size: 64,
             lr: 0.05,
-            optimizer: OptimizerKind::Sgd { momentum: 0.9, weight_decay: 5e-4 },
+            optimizer: OptimizerKind::Sgd {
+                momentum: 0.9,
+                weight_decay: 5e-4,
+            },
             seed: 1234,
         }),
         retrain_checkpoints: a.retrain_checkpoints.clone(),
@@ -149,9 +155,16 @@ fn measure(a: &MeasureArgs) -> CmdResult {
     let infer = super::train::excitation_device();
     let train_dev = infer.clone().autodiff();
     let start = std::time::Instant::now();
-    let summary = measure_run(&a.run, &train_data, &test_data, &cfg, &a.out, &infer, &train_dev, &mut |m| {
-        eprintln!("[{:>6.1}s] {m}", start.elapsed().as_secs_f64())
-    })?;
+    let summary = measure_run(
+        &a.run,
+        &train_data,
+        &test_data,
+        &cfg,
+        &a.out,
+        &infer,
+        &train_dev,
+        &mut |m| eprintln!("[{:>6.1}s] {m}", start.elapsed().as_secs_f64()),
+    )?;
     println!(
         "measured {} checkpoints (steps {:?}); t_pi = {:?}; numbers in {}",
         summary.steps.len(),
@@ -171,9 +184,14 @@ fn explain(a: &ExplainArgs) -> CmdResult {
     }
     let kind = DatasetKind::parse(&a.dataset)?;
     let cfg_path = a.run.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path)
-        .map_err(|e| format!("cannot read `{}` ({e}); is --run a folder written by `curtain train`?", cfg_path.display()))?;
-    let tc: TrainConfig = serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", cfg_path.display()))?;
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
+        format!(
+            "cannot read `{}` ({e}); is --run a folder written by `curtain train`?",
+            cfg_path.display()
+        )
+    })?;
+    let tc: TrainConfig =
+        serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", cfg_path.display()))?;
     let cks = list_checkpoints(&a.run)?;
     let ck = match a.checkpoint {
         None => cks.last(),
@@ -181,12 +199,25 @@ fn explain(a: &ExplainArgs) -> CmdResult {
     }
     .ok_or_else(|| {
         let steps: Vec<usize> = cks.iter().map(|c| c.step).collect();
-        format!("no checkpoint {:?} in `{}` (it has steps {steps:?})", a.checkpoint, a.run.display())
+        format!(
+            "no checkpoint {:?} in `{}` (it has steps {steps:?})",
+            a.checkpoint,
+            a.run.display()
+        )
     })?;
-    let dir = a.data_dir.clone().unwrap_or_else(|| super::train::default_data_dir(kind));
+    let dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| super::train::default_data_dir(kind));
     let test = kind.load(&dir, Split::Test)?;
     if a.first + a.images > test.len() {
-        return Err(format!("images {}..{} requested, the test split has {}", a.first, a.first + a.images, test.len()).into());
+        return Err(format!(
+            "images {}..{} requested, the test split has {}",
+            a.first,
+            a.first + a.images,
+            test.len()
+        )
+        .into());
     }
     let idx: Vec<usize> = (a.first..a.first + a.images).collect();
     let dev = super::train::excitation_device().autodiff();
@@ -201,13 +232,29 @@ fn explain(a: &ExplainArgs) -> CmdResult {
         &classes,
         test.class_names,
         a.temperature,
-        &AscentConfig { alpha: a.alpha, steps: a.steps, eps: a.eps },
+        &AscentConfig {
+            alpha: a.alpha,
+            steps: a.steps,
+            eps: a.eps,
+        },
         &a.out,
         "explain.json",
     )?;
-    println!("checkpoint step {} of {}, test images {}..{}:", ck.step, a.run.display(), a.first, a.first + a.images);
-    println!("  pullbacks (image | gradient | excitation pullback): {}", p1.display());
-    println!("  ascent    (image | along gradient | along excitation): {}", p2.display());
+    println!(
+        "checkpoint step {} of {}, test images {}..{}:",
+        ck.step,
+        a.run.display(),
+        a.first,
+        a.first + a.images
+    );
+    println!(
+        "  pullbacks (image | gradient | excitation pullback): {}",
+        p1.display()
+    );
+    println!(
+        "  ascent    (image | along gradient | along excitation): {}",
+        p2.display()
+    );
     println!("  numbers: {}", p3.display());
     Ok(())
 }

@@ -17,18 +17,30 @@ struct Csv {
 
 impl Csv {
     fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read `{}` ({e}); run `curtain stability measure` first", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read `{}` ({e}); run `curtain stability measure` first",
+                path.display()
+            )
+        })?;
         let mut lines = text.lines();
-        let header = lines.next().ok_or_else(|| format!("`{}` is empty", path.display()))?;
+        let header = lines
+            .next()
+            .ok_or_else(|| format!("`{}` is empty", path.display()))?;
         Ok(Self {
             header: header.split(',').map(str::to_string).collect(),
-            rows: lines.filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect(),
+            rows: lines
+                .filter(|l| !l.is_empty())
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .collect(),
         })
     }
 
     fn col(&self, name: &str) -> Result<usize, String> {
-        self.header.iter().position(|h| h == name).ok_or_else(|| format!("no column `{name}` in {:?}", self.header))
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| format!("no column `{name}` in {:?}", self.header))
     }
 
     fn f(&self, row: &[String], name: &str) -> Result<f64, String> {
@@ -36,7 +48,8 @@ impl Csv {
         if v.is_empty() {
             return Ok(f64::NAN);
         }
-        v.parse::<f64>().map_err(|e| format!("`{v}` in column `{name}`: {e}"))
+        v.parse::<f64>()
+            .map_err(|e| format!("`{v}` in column `{name}`: {e}"))
     }
 
     fn s<'r>(&self, row: &'r [String], name: &str) -> Result<&'r str, String> {
@@ -45,35 +58,62 @@ impl Csv {
 }
 
 fn parse_variant(v: &str) -> Result<(String, PathBuf), String> {
-    let (label, path) = v.split_once('=').ok_or_else(|| format!("variant `{v}` is not `label=folder`"))?;
+    let (label, path) = v
+        .split_once('=')
+        .ok_or_else(|| format!("variant `{v}` is not `label=folder`"))?;
     Ok((label.to_string(), PathBuf::from(path)))
 }
 
 /// Draws every figure for every variant, and the side-by-side comparisons.
 pub fn plot(args: &PlotArgs) -> CmdResult {
     std::fs::create_dir_all(&args.out)?;
-    let variants: Vec<(String, PathBuf)> = args.variants.iter().map(|v| parse_variant(v)).collect::<Result<_, _>>()?;
+    let variants: Vec<(String, PathBuf)> = args
+        .variants
+        .iter()
+        .map(|v| parse_variant(v))
+        .collect::<Result<_, _>>()?;
     let mut written = Vec::new();
     let mut rho_last = LinePlot::new(
         "Hypothesis 1: ρ(f^(T)(X), f_π^(T)(X)) with π = gates of checkpoint s",
         "checkpoint step s",
         "Pearson ρ",
     );
-    let mut agree_last = LinePlot::new("Mean gate agreement with the final checkpoint", "checkpoint step t", "agreement");
+    let mut agree_last = LinePlot::new(
+        "Mean gate agreement with the final checkpoint",
+        "checkpoint step t",
+        "agreement",
+    );
     for (label, dir) in &variants {
         // Gate agreement against the final checkpoint, per layer.
         let ga = Csv::read(&dir.join("gate_agreement.csv"))?;
-        let last = ga.rows.iter().map(|r| ga.f(r, "t_step")).collect::<Result<Vec<_>, _>>()?.into_iter().fold(0.0, f64::max);
+        let last = ga
+            .rows
+            .iter()
+            .map(|r| ga.f(r, "t_step"))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .fold(0.0, f64::max);
         let mut per_layer: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
         for r in &ga.rows {
             if ga.f(r, "t_step")? == last {
-                per_layer.entry(ga.s(r, "layer")?.to_string()).or_default().push((ga.f(r, "s_step")?, ga.f(r, "agreement")?));
+                per_layer
+                    .entry(ga.s(r, "layer")?.to_string())
+                    .or_default()
+                    .push((ga.f(r, "s_step")?, ga.f(r, "agreement")?));
             }
         }
-        let mut plot = LinePlot::new(format!("{label}: gate agreement of G^(t) with the final gates, per layer"), "checkpoint step t", "agreement");
+        let mut plot = LinePlot::new(
+            format!("{label}: gate agreement of G^(t) with the final gates, per layer"),
+            "checkpoint step t",
+            "agreement",
+        );
         let mut mean: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
         for (layer, pts) in &per_layer {
-            plot = plot.with_series(Series::new(layer.clone(), pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect()));
+            plot = plot.with_series(Series::new(
+                layer.clone(),
+                pts.iter().map(|p| p.0).collect(),
+                pts.iter().map(|p| p.1).collect(),
+            ));
             for p in pts {
                 let e = mean.entry(p.0 as u64).or_insert((0.0, 0));
                 e.0 += p.1;
@@ -91,7 +131,11 @@ pub fn plot(args: &PlotArgs) -> CmdResult {
 
         // ρ(s, t) heat map.
         let ind = Csv::read(&dir.join("induced.csv"))?;
-        let mut steps: Vec<f64> = ind.rows.iter().map(|r| ind.f(r, "t_step")).collect::<Result<_, _>>()?;
+        let mut steps: Vec<f64> = ind
+            .rows
+            .iter()
+            .map(|r| ind.f(r, "t_step"))
+            .collect::<Result<_, _>>()?;
         steps.sort_by(f64::total_cmp);
         steps.dedup();
         let idx = |v: f64| steps.iter().position(|&s| s == v).unwrap_or(0);
@@ -125,17 +169,35 @@ pub fn plot(args: &PlotArgs) -> CmdResult {
             let mut diag: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
             let mut vs_last: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
             for r in &ex.rows {
-                let (s, t, temp, mean) = (ex.f(r, "s_step")?, ex.f(r, "t_step")?, ex.s(r, "temperature")?, ex.f(r, "mean_rho")?);
+                let (s, t, temp, mean) = (
+                    ex.f(r, "s_step")?,
+                    ex.f(r, "t_step")?,
+                    ex.s(r, "temperature")?,
+                    ex.f(r, "mean_rho")?,
+                );
                 if s == t {
-                    diag.entry(format!("T = {temp}, s = t")).or_default().push((t, mean));
+                    diag.entry(format!("T = {temp}, s = t"))
+                        .or_default()
+                        .push((t, mean));
                 }
                 if t == last {
-                    vs_last.entry(format!("T = {temp}, Γ̃^(final) vs G̃^(s)")).or_default().push((s, mean));
+                    vs_last
+                        .entry(format!("T = {temp}, Γ̃^(final) vs G̃^(s)"))
+                        .or_default()
+                        .push((s, mean));
                 }
             }
-            let mut plot = LinePlot::new(format!("{label}: mean over X of ρ(Γ̃^(t)(x), G̃^(s)(x))"), "checkpoint step", "mean Pearson ρ");
+            let mut plot = LinePlot::new(
+                format!("{label}: mean over X of ρ(Γ̃^(t)(x), G̃^(s)(x))"),
+                "checkpoint step",
+                "mean Pearson ρ",
+            );
             for (name, pts) in diag.into_iter().chain(vs_last) {
-                plot = plot.with_series(Series::new(name, pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect()));
+                plot = plot.with_series(Series::new(
+                    name,
+                    pts.iter().map(|p| p.0).collect(),
+                    pts.iter().map(|p| p.1).collect(),
+                ));
             }
             let p = args.out.join(format!("excitation_corr_{label}.png"));
             draw_line_plot(&plot, &p, Format::Png)?;
@@ -151,13 +213,27 @@ pub fn plot(args: &PlotArgs) -> CmdResult {
                 if step < 0.0 {
                     continue;
                 }
-                series.entry(k.s(r, "kernel")?.to_string()).or_default().push((step, k.f(r, "accuracy")?));
-                series.entry("network".into()).or_default().push((step, k.f(r, "network_accuracy")?));
+                series
+                    .entry(k.s(r, "kernel")?.to_string())
+                    .or_default()
+                    .push((step, k.f(r, "accuracy")?));
+                series
+                    .entry("network".into())
+                    .or_default()
+                    .push((step, k.f(r, "network_accuracy")?));
             }
-            let mut plot = LinePlot::new(format!("{label}: kernel machines (ridge regression) vs the network"), "checkpoint step", "test accuracy");
+            let mut plot = LinePlot::new(
+                format!("{label}: kernel machines (ridge regression) vs the network"),
+                "checkpoint step",
+                "test accuracy",
+            );
             for (name, mut pts) in series {
                 pts.dedup();
-                plot = plot.with_series(Series::new(name, pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect()));
+                plot = plot.with_series(Series::new(
+                    name,
+                    pts.iter().map(|p| p.0).collect(),
+                    pts.iter().map(|p| p.1).collect(),
+                ));
             }
             let p = args.out.join(format!("kernel_{label}.png"));
             draw_line_plot(&plot, &p, Format::Png)?;
@@ -176,7 +252,10 @@ pub fn plot(args: &PlotArgs) -> CmdResult {
                     ys.push(fr.f(r, "accuracy")?);
                 }
             }
-            let span = (xs.first().copied().unwrap_or(0.0), xs.last().copied().unwrap_or(1.0));
+            let span = (
+                xs.first().copied().unwrap_or(0.0),
+                xs.last().copied().unwrap_or(1.0),
+            );
             let plot = LinePlot::new(
                 format!("{label}: value network trained on frozen gates of checkpoint s (s = 0: random gates)"),
                 "gate checkpoint step s",
@@ -191,7 +270,11 @@ pub fn plot(args: &PlotArgs) -> CmdResult {
     }
     // The variants side by side (`bn_vs_nobn_rho.png` for `--variant bn=… --variant nobn=…`).
     if variants.len() > 1 {
-        let stem = variants.iter().map(|v| v.0.as_str()).collect::<Vec<_>>().join("_vs_");
+        let stem = variants
+            .iter()
+            .map(|v| v.0.as_str())
+            .collect::<Vec<_>>()
+            .join("_vs_");
         for (name, plot) in [("rho", rho_last), ("agreement", agree_last)] {
             let p = args.out.join(format!("{stem}_{name}.png"));
             draw_line_plot(&plot, &p, Format::Png)?;

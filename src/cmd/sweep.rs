@@ -79,7 +79,14 @@ impl SweepArgs {
         self.gate.mode()?;
         let set = self.images.load()?;
         self.output.prepare()?;
-        let summary = with_model(&self.model, Task { args: &self, set: &set, temperatures })?;
+        let summary = with_model(
+            &self.model,
+            Task {
+                args: &self,
+                set: &set,
+                temperatures,
+            },
+        )?;
         let path = write_summary(&self.output, &summary)?;
         eprintln!("wrote {}", path.display());
         Ok(())
@@ -119,7 +126,13 @@ impl ModelTask for Task<'_> {
             Some(spec) => {
                 let c = parse_class(spec).map_err(|e| CliError::flag("--class", e.to_string()))?;
                 if c >= info.num_classes {
-                    return Err(CliError::flag("--class", format!("class {c} is out of range: the model has {} classes", info.num_classes)));
+                    return Err(CliError::flag(
+                        "--class",
+                        format!(
+                            "class {c} is out of range: the model has {} classes",
+                            info.num_classes
+                        ),
+                    ));
                 }
                 vec![c; n]
             }
@@ -131,7 +144,10 @@ impl ModelTask for Task<'_> {
         if extra_reference {
             temps.push(reference);
         }
-        let mut modes: Vec<GradientMode> = temps.iter().map(|&t| a.gate.mode_at(t)).collect::<Result<_>>()?;
+        let mut modes: Vec<GradientMode> = temps
+            .iter()
+            .map(|&t| a.gate.mode_at(t))
+            .collect::<Result<_>>()?;
         modes.push(GradientMode::Vanilla);
         let ad = info.device.clone().autodiff();
         let bar = progress(modes.len() as u64, "temperatures");
@@ -139,13 +155,23 @@ impl ModelTask for Task<'_> {
         for mode in &modes {
             let mut m = model.clone();
             m.set_gradient_mode(*mode)?;
-            let p = pullback(&m, images.clone(), &Targets::PerImage(targets.clone()), a.images.batch_size, &ad)?;
+            let p = pullback(
+                &m,
+                images.clone(),
+                &Targets::PerImage(targets.clone()),
+                a.images.batch_size,
+                &ad,
+            )?;
             columns.push(tensor_to_vec(p.gradients)?);
             bar.inc(1);
         }
         bar.finish_and_clear();
         let vanilla = columns.last().expect("vanilla column").clone();
-        let ref_col = columns[temps.iter().position(|&t| t == reference).expect("reference included")].clone();
+        let ref_col = columns[temps
+            .iter()
+            .position(|&t| t == reference)
+            .expect("reference included")]
+        .clone();
         let shown = self.temperatures.len();
         // Grid: image | T_1 … T_m | vanilla.
         let cols = shown + 2;
@@ -162,16 +188,29 @@ impl ModelTask for Task<'_> {
         column_titles.extend(self.temperatures.iter().map(|t| format!("T = {t}")));
         column_titles.push("vanilla".into());
         let row_labels: Vec<String> = (0..n)
-            .map(|i| format!("{} → {}", self.set.images[i].name, info.class_name(targets[i])))
+            .map(|i| {
+                format!(
+                    "{} → {}",
+                    self.set.images[i].name,
+                    info.class_name(targets[i])
+                )
+            })
             .collect();
-        let mut figures = vec![write_grid(&a.output, &GridOutput {
-            stem: "sweep",
-            title: format!("Excitation pullback across temperatures ({}) — {}", a.gate.sigma, info.name.name()),
-            values: &grid,
-            shape: [n, cols, 3, INPUT_SIZE, INPUT_SIZE],
-            column_titles,
-            row_labels,
-        })?];
+        let mut figures = vec![write_grid(
+            &a.output,
+            &GridOutput {
+                stem: "sweep",
+                title: format!(
+                    "Excitation pullback across temperatures ({}) — {}",
+                    a.gate.sigma,
+                    info.name.name()
+                ),
+                values: &grid,
+                shape: [n, cols, 3, INPUT_SIZE, INPUT_SIZE],
+                column_titles,
+                row_labels,
+            },
+        )?];
         // Similarities, per image and mean.
         let mut to_vanilla = vec![vec![0f64; shown]; n];
         let mut to_reference = vec![vec![0f64; shown]; n];
@@ -183,22 +222,39 @@ impl ModelTask for Task<'_> {
             }
         }
         let mean = |m: &Vec<Vec<f64>>| -> Vec<f64> {
-            (0..shown).map(|t| m.iter().map(|r| r[t]).sum::<f64>() / n as f64).collect()
+            (0..shown)
+                .map(|t| m.iter().map(|r| r[t]).sum::<f64>() / n as f64)
+                .collect()
         };
         let mut plot = LinePlot::new(
             format!(
                 "Pullback similarity across temperatures — {} ({})",
                 info.name.name(),
-                if n == 1 { "1 image".to_string() } else { format!("mean of {n} images") }
+                if n == 1 {
+                    "1 image".to_string()
+                } else {
+                    format!("mean of {n} images")
+                }
             ),
             "temperature T",
             "cosine similarity",
         )
-        .with_series(Series::new("to the vanilla gradient", self.temperatures.clone(), mean(&to_vanilla)))
-        .with_series(Series::new(format!("to the pullback at T = {reference}"), self.temperatures.clone(), mean(&to_reference)));
+        .with_series(Series::new(
+            "to the vanilla gradient",
+            self.temperatures.clone(),
+            mean(&to_vanilla),
+        ))
+        .with_series(Series::new(
+            format!("to the pullback at T = {reference}"),
+            self.temperatures.clone(),
+            mean(&to_reference),
+        ));
         plot.log_x = true;
         let format = a.output.figure_format();
-        let curve = a.output.out.join(format!("sweep-similarity.{}", format.extension()));
+        let curve = a
+            .output
+            .out
+            .join(format!("sweep-similarity.{}", format.extension()));
         draw_line_plot(&plot, &curve, format)?;
         figures.push(json!({"figure": curve}));
         for f in &figures {

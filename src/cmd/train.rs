@@ -78,7 +78,10 @@ pub fn default_data_dir(kind: DatasetKind) -> PathBuf {
 /// Runs `curtain train`.
 pub fn run(args: &TrainArgs) -> CmdResult {
     let kind = DatasetKind::parse(&args.dataset)?;
-    let dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(kind));
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir(kind));
     let mut train_data = kind.load(&dir, Split::Train)?;
     if let Some(n) = args.train_images {
         train_data = train_data.take(n);
@@ -93,19 +96,30 @@ pub fn run(args: &TrainArgs) -> CmdResult {
         }
         ("resnet", DatasetKind::FashionMnist) => SmallResNetConfig::fashion_mnist().into(),
         ("resnet", DatasetKind::Cifar10) => SmallResNetConfig::cifar10().into(),
-        (other, _) => return Err(format!("unknown architecture `{other}`; use `plain` or `resnet`").into()),
+        (other, _) => {
+            return Err(format!("unknown architecture `{other}`; use `plain` or `resnet`").into())
+        }
     };
     let optimizer = match args.optimizer.as_str() {
-        "sgd" => OptimizerKind::Sgd { momentum: 0.9, weight_decay: args.weight_decay },
-        "adam" => OptimizerKind::Adam { weight_decay: args.weight_decay },
+        "sgd" => OptimizerKind::Sgd {
+            momentum: 0.9,
+            weight_decay: args.weight_decay,
+        },
+        "adam" => OptimizerKind::Adam {
+            weight_decay: args.weight_decay,
+        },
         other => return Err(format!("unknown optimizer `{other}`; use `sgd` or `adam`").into()),
     };
-    let lr = args.lr.unwrap_or(if args.optimizer == "adam" { 1e-3 } else { 0.05 });
+    let lr = args
+        .lr
+        .unwrap_or(if args.optimizer == "adam" { 1e-3 } else { 0.05 });
     let config = TrainConfig {
         model,
         optimizer,
         lr,
-        schedule: LrSchedule::Cosine { warmup: (args.steps / 20).max(1) },
+        schedule: LrSchedule::Cosine {
+            warmup: (args.steps / 20).max(1),
+        },
         batch_size: args.batch_size,
         steps: args.steps,
         checkpoint_every: args.checkpoint_every,
@@ -126,20 +140,44 @@ pub fn run(args: &TrainArgs) -> CmdResult {
     let mut bar = Progress::new(config.steps);
     let mut last_test = f64::NAN;
     let (mut ema_loss, mut ema_acc) = (f64::NAN, f64::NAN);
-    let out = train(&config, &train_data, &test_data, &args.run, args.stop_at, &device, &mut |r| {
-        if let Some(t) = r.test_accuracy {
-            last_test = t;
-        }
-        let mix = |ema: f64, v: f64| if ema.is_nan() { v } else { 0.95 * ema + 0.05 * v };
-        ema_loss = mix(ema_loss, r.loss);
-        ema_acc = mix(ema_acc, r.accuracy);
-        bar.draw(r.step, &format!("loss {ema_loss:.3}  acc {ema_acc:.3}  test {last_test:.3}  lr {:.4}", r.lr));
-    })?;
+    let out = train(
+        &config,
+        &train_data,
+        &test_data,
+        &args.run,
+        args.stop_at,
+        &device,
+        &mut |r| {
+            if let Some(t) = r.test_accuracy {
+                last_test = t;
+            }
+            let mix = |ema: f64, v: f64| {
+                if ema.is_nan() {
+                    v
+                } else {
+                    0.95 * ema + 0.05 * v
+                }
+            };
+            ema_loss = mix(ema_loss, r.loss);
+            ema_acc = mix(ema_acc, r.accuracy);
+            bar.draw(
+                r.step,
+                &format!(
+                    "loss {ema_loss:.3}  acc {ema_acc:.3}  test {last_test:.3}  lr {:.4}",
+                    r.lr
+                ),
+            );
+        },
+    )?;
     bar.finish();
     if out.resumed_from > 0 {
         eprintln!("resumed from step {}", out.resumed_from);
     }
-    println!("{} steps done; checkpoints in {}", out.step, args.run.join("checkpoints").display());
+    println!(
+        "{} steps done; checkpoints in {}",
+        out.step,
+        args.run.join("checkpoints").display()
+    );
     Ok(())
 }
 

@@ -107,9 +107,18 @@ fn fetch(a: FetchArgs) -> Result<()> {
     let (url, file) = match &a.url {
         None => (format!("{TORCHVISION_BASE_URL}{file}"), file.to_string()),
         Some(u) => {
-            let name = u.rsplit('/').next().unwrap_or_default().split(['?', '#']).next().unwrap_or_default();
+            let name = u
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default();
             if name.is_empty() {
-                return Err(CliError::flag("--url", format!("`{u}` does not end in a file name; give the URL of the .pth file")));
+                return Err(CliError::flag(
+                    "--url",
+                    format!("`{u}` does not end in a file name; give the URL of the .pth file"),
+                ));
             }
             (u.clone(), name.to_string())
         }
@@ -136,9 +145,19 @@ fn fetch(a: FetchArgs) -> Result<()> {
         },
     )?;
     if got.cached {
-        println!("already cached: {} ({} bytes, SHA-256 {})", got.path.display(), got.bytes, got.sha256);
+        println!(
+            "already cached: {} ({} bytes, SHA-256 {})",
+            got.path.display(),
+            got.bytes,
+            got.sha256
+        );
     } else {
-        println!("downloaded {url}\n  -> {} ({} bytes, SHA-256 {})", got.path.display(), got.bytes, got.sha256);
+        println!(
+            "downloaded {url}\n  -> {} ({} bytes, SHA-256 {})",
+            got.path.display(),
+            got.bytes,
+            got.sha256
+        );
     }
     if !a.no_check {
         check_loads(a.model, got.path.clone(), Some(cache), false)?;
@@ -150,14 +169,24 @@ fn import(a: ImportArgs) -> Result<()> {
     if !a.file.is_file() {
         return Err(CliError::flag(
             "<file>",
-            format!("`{}` is not a file; give the path of a .pth or .safetensors checkpoint", a.file.display()),
+            format!(
+                "`{}` is not a file; give the path of a .pth or .safetensors checkpoint",
+                a.file.display()
+            ),
         ));
     }
     let (sha, bytes) = download::sha256_file(&a.file)?;
     println!("{}: {bytes} bytes, SHA-256 {sha}", a.file.display());
-    if let Some(expected) = a.model.torchvision_file().and_then(Checksum::from_torchvision_file_name) {
+    if let Some(expected) = a
+        .model
+        .torchvision_file()
+        .and_then(Checksum::from_torchvision_file_name)
+    {
         if expected.accepts(&sha) {
-            println!("  matches torchvision's published checkpoint for {}", a.model.name());
+            println!(
+                "  matches torchvision's published checkpoint for {}",
+                a.model.name()
+            );
         } else {
             println!("  not torchvision's published checkpoint for {} (different digest); checking it loads anyway", a.model.name());
         }
@@ -174,7 +203,12 @@ impl ModelTask for Report {
     }
 }
 
-fn check_loads(model: ModelName, weights: PathBuf, cache_dir: Option<PathBuf>, paper_final_relu: bool) -> Result<()> {
+fn check_loads(
+    model: ModelName,
+    weights: PathBuf,
+    cache_dir: Option<PathBuf>,
+    paper_final_relu: bool,
+) -> Result<()> {
     let args = ModelArgs {
         model,
         weights: Some(weights.clone()),

@@ -58,11 +58,16 @@ struct Options {
 }
 
 fn list(s: &str) -> Vec<String> {
-    s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn parse_args() -> Result<Options, String> {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut o = Options {
         models: list("resnet50,vgg11_bn,densenet121"),
         batches: vec![1, 5],
@@ -73,7 +78,10 @@ fn parse_args() -> Result<Options, String> {
         python: "python3".into(),
         torch_script: "tools/reference/bench_torch.py".into(),
         torch_device: "cpu".into(),
-        torch_threads: std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(cpus),
+        torch_threads: std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cpus),
         no_torch: false,
         skip_slow: false,
         json: None,
@@ -81,11 +89,17 @@ fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String, what: &str| v.parse::<usize>().map_err(|_| format!("{what}: `{v}` is not a number"));
+        let num = |v: String, what: &str| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{what}: `{v}` is not a number"))
+        };
         match flag.as_str() {
             "--models" => o.models = list(&value()?),
             "--batches" => {
-                o.batches = list(&value()?).into_iter().map(|b| num(b, "--batches")).collect::<Result<_, _>>()?
+                o.batches = list(&value()?)
+                    .into_iter()
+                    .map(|b| num(b, "--batches"))
+                    .collect::<Result<_, _>>()?
             }
             "--backends" => {
                 o.backends = list(&value()?)
@@ -104,7 +118,15 @@ fn parse_args() -> Result<Options, String> {
             "--skip-slow" => o.skip_slow = true,
             "--json" => o.json = Some(value()?),
             "-h" | "--help" => {
-                println!("{}", include_str!("bench_models.rs").lines().take_while(|l| l.starts_with("//!")).map(|l| l.trim_start_matches("//!").trim_start()).collect::<Vec<_>>().join("\n"));
+                println!(
+                    "{}",
+                    include_str!("bench_models.rs")
+                        .lines()
+                        .take_while(|l| l.starts_with("//!"))
+                        .map(|l| l.trim_start_matches("//!").trim_start())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag `{other}` (see --help)")),
@@ -117,12 +139,16 @@ fn parse_args() -> Result<Options, String> {
     }
     for m in &o.models {
         if !["resnet50", "vgg11_bn", "densenet121"].contains(&m.as_str()) {
-            return Err(format!("unknown model `{m}`: expected resnet50, vgg11_bn or densenet121"));
+            return Err(format!(
+                "unknown model `{m}`: expected resnet50, vgg11_bn or densenet121"
+            ));
         }
     }
     for b in &o.backends {
         if !b.is_available() {
-            return Err(format!("backend `{b}` is not compiled in (rebuild with `--features wgpu`)"));
+            return Err(format!(
+                "backend `{b}` is not compiled in (rebuild with `--features wgpu`)"
+            ));
         }
     }
     Ok(o)
@@ -142,7 +168,9 @@ fn reset_peak() -> bool {
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -152,19 +180,33 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs one operation to completion (results read back to the host, which also synchronises
 /// a GPU device).
-fn run_op<M: Classifier>(op: &str, model: &M, x: &Tensor<4>, targets: &[usize], ad: &Device) -> f32 {
+fn run_op<M: Classifier>(
+    op: &str,
+    model: &M,
+    x: &Tensor<4>,
+    targets: &[usize],
+    ad: &Device,
+) -> f32 {
     let rows = Targets::PerImage(targets.to_vec());
     let batch = targets.len();
     let out = match op {
         "forward" => tensor_to_vec(model.forward(x.clone())),
-        "vanilla" => vanilla_gradient(model, x.clone(), &rows, batch, ad).and_then(|p| tensor_to_vec(p.gradients)),
-        "pullback" => excitation_pullback(model, GradientMode::paper(), x.clone(), &rows, batch, ad)
+        "vanilla" => vanilla_gradient(model, x.clone(), &rows, batch, ad)
             .and_then(|p| tensor_to_vec(p.gradients)),
+        "pullback" => {
+            excitation_pullback(model, GradientMode::paper(), x.clone(), &rows, batch, ad)
+                .and_then(|p| tensor_to_vec(p.gradients))
+        }
         "ascent10" => {
             let mut m = model.clone();
-            m.set_gradient_mode(GradientMode::paper()).expect("paper mode");
-            let config = AscentConfig { steps: 10, ..AscentConfig::default() };
-            ascent(&m, x.clone(), targets, &config, ad).and_then(|a| tensor_to_vec(a.last().clone()))
+            m.set_gradient_mode(GradientMode::paper())
+                .expect("paper mode");
+            let config = AscentConfig {
+                steps: 10,
+                ..AscentConfig::default()
+            };
+            ascent(&m, x.clone(), targets, &config, ad)
+                .and_then(|a| tensor_to_vec(a.last().clone()))
         }
         _ => unreachable!("validated op"),
     };
@@ -172,18 +214,34 @@ fn run_op<M: Classifier>(op: &str, model: &M, x: &Tensor<4>, targets: &[usize], 
     v[0]
 }
 
-fn bench_model<M: Classifier>(model: &M, name: &str, backend: BackendKind, o: &Options, rows: &mut Vec<Value>) {
+fn bench_model<M: Classifier>(
+    model: &M,
+    name: &str,
+    backend: BackendKind,
+    o: &Options,
+    rows: &mut Vec<Value>,
+) {
     let device = backend.device();
     let ad = backend.autodiff_device();
     for &batch in &o.batches {
-        let x = Tensor::<4>::from_data(TensorData::new(synthetic_images([batch, 3, o.size, o.size]), [batch, 3, o.size, o.size]), &device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                synthetic_images([batch, 3, o.size, o.size]),
+                [batch, 3, o.size, o.size],
+            ),
+            &device,
+        );
         let targets: Vec<usize> = (0..batch).map(|i| i * 7 % 1000).collect();
         let reset = reset_peak();
         for op in &o.ops {
             if o.skip_slow && backend == BackendKind::NdArray && op != "forward" {
                 continue;
             }
-            let runs: Vec<(bool, usize)> = if op == "ascent10" { vec![(false, 1)] } else { vec![(true, 1), (false, o.repeats)] };
+            let runs: Vec<(bool, usize)> = if op == "ascent10" {
+                vec![(false, 1)]
+            } else {
+                vec![(true, 1), (false, o.repeats)]
+            };
             let mut times = Vec::new();
             for (warm, n) in runs {
                 for _ in 0..n {
@@ -213,9 +271,31 @@ fn run_rust(o: &Options) -> Vec<Value> {
         for name in &o.models {
             let mode = GradientMode::Vanilla;
             match name.as_str() {
-                "resnet50" => bench_model(&ResNetConfig::resnet50().init(&device, mode).expect("resnet50"), name, backend, o, &mut rows),
-                "vgg11_bn" => bench_model(&VggConfig::vgg11_bn().init(&device, mode).expect("vgg11_bn"), name, backend, o, &mut rows),
-                "densenet121" => bench_model(&DenseNetConfig::densenet121().init(&device, mode).expect("densenet121"), name, backend, o, &mut rows),
+                "resnet50" => bench_model(
+                    &ResNetConfig::resnet50()
+                        .init(&device, mode)
+                        .expect("resnet50"),
+                    name,
+                    backend,
+                    o,
+                    &mut rows,
+                ),
+                "vgg11_bn" => bench_model(
+                    &VggConfig::vgg11_bn().init(&device, mode).expect("vgg11_bn"),
+                    name,
+                    backend,
+                    o,
+                    &mut rows,
+                ),
+                "densenet121" => bench_model(
+                    &DenseNetConfig::densenet121()
+                        .init(&device, mode)
+                        .expect("densenet121"),
+                    name,
+                    backend,
+                    o,
+                    &mut rows,
+                ),
                 _ => unreachable!("validated model"),
             }
         }
@@ -226,14 +306,43 @@ fn run_rust(o: &Options) -> Vec<Value> {
 fn run_torch(o: &Options) -> Result<Value, String> {
     let out = Command::new(&o.python)
         .arg(&o.torch_script)
-        .args(["--models", &o.models.join(","), "--batches", &o.batches.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",")])
-        .args(["--ops", &o.ops.join(","), "--size", &o.size.to_string(), "--repeats", &o.repeats.to_string()])
-        .args(["--device", &o.torch_device, "--threads", &o.torch_threads.to_string()])
+        .args([
+            "--models",
+            &o.models.join(","),
+            "--batches",
+            &o.batches
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ])
+        .args([
+            "--ops",
+            &o.ops.join(","),
+            "--size",
+            &o.size.to_string(),
+            "--repeats",
+            &o.repeats.to_string(),
+        ])
+        .args([
+            "--device",
+            &o.torch_device,
+            "--threads",
+            &o.torch_threads.to_string(),
+        ])
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| format!("cannot run `{} {}`: {e} (use --python PATH or --no-torch)", o.python, o.torch_script))?;
+        .map_err(|e| {
+            format!(
+                "cannot run `{} {}`: {e} (use --python PATH or --no-torch)",
+                o.python, o.torch_script
+            )
+        })?;
     if !out.status.success() {
-        return Err(format!("`{} {}` failed with {}", o.python, o.torch_script, out.status));
+        return Err(format!(
+            "`{} {}` failed with {}",
+            o.python, o.torch_script, out.status
+        ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("bench_torch.py printed no JSON: {e}"))
 }
@@ -264,12 +373,30 @@ fn main() {
     // (model, batch, op) -> impl -> seconds / MiB
     let mut table: BTreeMap<(String, usize, String), BTreeMap<String, f64>> = BTreeMap::new();
     let mut add = |impl_name: &str, r: &Value| {
-        let key = (r["model"].as_str().unwrap().to_string(), r["batch"].as_u64().unwrap() as usize, r["op"].as_str().unwrap().to_string());
-        let v = if r["op"] == "peak_memory" { r["peak_rss_mib"].as_f64() } else { r["seconds"].as_f64() };
-        table.entry(key).or_default().insert(impl_name.to_string(), v.unwrap_or(f64::NAN));
+        let key = (
+            r["model"].as_str().unwrap().to_string(),
+            r["batch"].as_u64().unwrap() as usize,
+            r["op"].as_str().unwrap().to_string(),
+        );
+        let v = if r["op"] == "peak_memory" {
+            r["peak_rss_mib"].as_f64()
+        } else {
+            r["seconds"].as_f64()
+        };
+        table
+            .entry(key)
+            .or_default()
+            .insert(impl_name.to_string(), v.unwrap_or(f64::NAN));
         if let Some(c) = r["cuda_peak_mib"].as_f64() {
-            let key = (r["model"].as_str().unwrap().to_string(), r["batch"].as_u64().unwrap() as usize, "cuda_peak_memory".to_string());
-            table.entry(key).or_default().insert(impl_name.to_string(), c);
+            let key = (
+                r["model"].as_str().unwrap().to_string(),
+                r["batch"].as_u64().unwrap() as usize,
+                "cuda_peak_memory".to_string(),
+            );
+            table
+                .entry(key)
+                .or_default()
+                .insert(impl_name.to_string(), c);
         }
     };
     let torch_name = format!("torch-{}", o.torch_device);
@@ -285,7 +412,11 @@ fn main() {
     println!("# excitation benchmark: {}x{} images, {} CPUs, torch threads {}, repeats {} (median), load avg before {load_before} / after {load_after}",
         o.size, o.size, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.torch_threads, o.repeats);
     if let Some(t) = &torch {
-        println!("# torch {} on {}", t["torch"].as_str().unwrap_or("?"), t["device"].as_str().unwrap_or("?"));
+        println!(
+            "# torch {} on {}",
+            t["torch"].as_str().unwrap_or("?"),
+            t["device"].as_str().unwrap_or("?")
+        );
     }
     let mut header = format!("| model | batch | op | {torch_name} |");
     for i in &impls {
@@ -296,8 +427,17 @@ fn main() {
     for ((model, batch, op), vals) in &table {
         let unit = if op.contains("memory") { " MiB" } else { " s" };
         let t = vals.get(&torch_name).copied();
-        let fmt = |v: f64| if op.contains("memory") { format!("{v:.0}{unit}") } else { format!("{v:.3}{unit}") };
-        let mut line = format!("| {model} | {batch} | {op} | {} |", t.map(fmt).unwrap_or_else(|| "–".into()));
+        let fmt = |v: f64| {
+            if op.contains("memory") {
+                format!("{v:.0}{unit}")
+            } else {
+                format!("{v:.3}{unit}")
+            }
+        };
+        let mut line = format!(
+            "| {model} | {batch} | {op} | {} |",
+            t.map(fmt).unwrap_or_else(|| "–".into())
+        );
         for i in &impls {
             match (vals.get(i), t) {
                 (Some(&v), Some(t)) => line += &format!(" {} | {:.2}× |", fmt(v), v / t),
@@ -309,6 +449,7 @@ fn main() {
     }
     if let Some(path) = &o.json {
         let doc = json!({"options": format!("{o:?}"), "load_before": load_before, "load_after": load_after, "torch": torch, "rust": rust});
-        std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap()).unwrap_or_else(|e| eprintln!("cannot write {path}: {e}"));
+        std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap())
+            .unwrap_or_else(|e| eprintln!("cannot write {path}: {e}"));
     }
 }

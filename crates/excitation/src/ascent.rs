@@ -192,7 +192,10 @@ fn check<M: Classifier>(
 
 /// Per-image L2 norm, clamped below: `[b, c, h, w]` → `[b, 1, 1, 1]`.
 fn norms(x: Tensor<4>, floor: f64) -> Tensor<4> {
-    x.powi_scalar(2).sum_dims(&[1, 2, 3]).sqrt().clamp_min(floor)
+    x.powi_scalar(2)
+        .sum_dims(&[1, 2, 3])
+        .sqrt()
+        .clamp_min(floor)
 }
 
 fn step_unchecked<M: Classifier>(
@@ -236,7 +239,10 @@ fn step_unchecked<M: Classifier>(
     let mut next = x + step.clone();
     if let Some(eps) = config.eps {
         let delta = next - original.clone();
-        let factor = norms(delta.clone(), floor).recip().mul_scalar(eps).clamp_max(1.0);
+        let factor = norms(delta.clone(), floor)
+            .recip()
+            .mul_scalar(eps)
+            .clamp_max(1.0);
         next = original + delta * factor;
     }
     let next = next.clamp(config.clip.0, config.clip.1);
@@ -263,7 +269,9 @@ mod tests {
 
     fn tiny(seed: u64) -> ResNet {
         let dev = BackendKind::Flex.device();
-        let mut m = ResNetConfig::tiny(BlockKind::Basic).init(&dev, GradientMode::paper()).unwrap();
+        let mut m = ResNetConfig::tiny(BlockKind::Basic)
+            .init(&dev, GradientMode::paper())
+            .unwrap();
         fill(&mut m, seed);
         m
     }
@@ -281,10 +289,20 @@ mod tests {
         let x0 = images(2, 16, 16, 3, &dev);
         let targets = [4, 7];
         for (alpha, eps) in [(20.0, Some(100.0)), (3.0, Some(1.5)), (0.5, None)] {
-            let cfg = AscentConfig { alpha, eps, steps: 1, ..Default::default() };
+            let cfg = AscentConfig {
+                alpha,
+                eps,
+                steps: 1,
+                ..Default::default()
+            };
             let run = ascent(&m, x0.clone(), &targets, &cfg, &ad).unwrap();
             let x1 = tensor_to_vec(run.iterates[1].clone()).unwrap();
-            let g = tensor_to_vec(pullback(&m, x0.clone(), &Targets::PerImage(targets.to_vec()), 2, &ad).unwrap().gradients).unwrap();
+            let g = tensor_to_vec(
+                pullback(&m, x0.clone(), &Targets::PerImage(targets.to_vec()), 2, &ad)
+                    .unwrap()
+                    .gradients,
+            )
+            .unwrap();
             let x = tensor_to_vec(x0.clone()).unwrap();
             let n = g.len() / 2;
             for i in 0..2 {
@@ -298,7 +316,10 @@ mod tests {
                 }
                 for j in 0..n {
                     let want = (x[i * n + j] as f64 + delta[j]).clamp(-1.0, 1.0);
-                    assert!((x1[i * n + j] as f64 - want).abs() < 1e-5, "α {alpha} image {i} pixel {j}");
+                    assert!(
+                        (x1[i * n + j] as f64 - want).abs() < 1e-5,
+                        "α {alpha} image {i} pixel {j}"
+                    );
                 }
             }
         }
@@ -310,17 +331,27 @@ mod tests {
         let ad = BackendKind::Flex.autodiff_device();
         let m = tiny(2);
         let x0 = images(1, 16, 16, 5, &dev);
-        let cfg = AscentConfig { alpha: 2.0, eps: Some(3.0), steps: 4, ..Default::default() };
+        let cfg = AscentConfig {
+            alpha: 2.0,
+            eps: Some(3.0),
+            steps: 4,
+            ..Default::default()
+        };
         let run = ascent(&m, x0.clone(), &[1], &cfg, &ad).unwrap();
         assert_eq!(run.iterates.len(), 5);
         let x = tensor_to_vec(x0.clone()).unwrap();
         for (k, it) in run.iterates.iter().enumerate() {
             let v = tensor_to_vec(it.clone()).unwrap();
-            assert!(v.iter().all(|p| (-1.0..=1.0).contains(p)), "step {k} leaves the box");
+            assert!(
+                v.iter().all(|p| (-1.0..=1.0).contains(p)),
+                "step {k} leaves the box"
+            );
             let d: Vec<f32> = v.iter().zip(&x).map(|(a, b)| a - b).collect();
             assert!(l2(&d) <= 3.0 * (1.0 + 1e-5), "step {k}: ‖δ‖ = {}", l2(&d));
             if k > 0 {
-                let (next, step) = ascent_step(&m, x0.clone(), run.iterates[k - 1].clone(), &[1], &cfg, &ad).unwrap();
+                let (next, step) =
+                    ascent_step(&m, x0.clone(), run.iterates[k - 1].clone(), &[1], &cfg, &ad)
+                        .unwrap();
                 assert_eq!(tensor_to_vec(next).unwrap(), v, "replay of step {k}");
                 assert!((l2(&tensor_to_vec(step).unwrap()) - 2.0).abs() < 1e-4);
             }
@@ -338,14 +369,30 @@ mod tests {
         let ad = BackendKind::Flex.autodiff_device();
         let mut m = tiny(3);
         let mut sd = state_dict(&m).unwrap();
-        sd.iter_mut().filter(|t| t.name == "fc.weight").for_each(|t| t.values.iter_mut().for_each(|v| *v = 0.0));
+        sd.iter_mut()
+            .filter(|t| t.name == "fc.weight")
+            .for_each(|t| t.values.iter_mut().for_each(|v| *v = 0.0));
         load_state_dict(&mut m, &sd).unwrap();
         let x0 = images(1, 16, 16, 5, &dev);
-        for objective in [AscentObjective::TargetLogit, AscentObjective::CrossEntropy, AscentObjective::SelfExplain] {
-            let cfg = AscentConfig { steps: 2, objective, ..Default::default() };
+        for objective in [
+            AscentObjective::TargetLogit,
+            AscentObjective::CrossEntropy,
+            AscentObjective::SelfExplain,
+        ] {
+            let cfg = AscentConfig {
+                steps: 2,
+                objective,
+                ..Default::default()
+            };
             let run = ascent(&m, x0.clone(), &[0], &cfg, &ad).unwrap();
-            assert_eq!(tensor_to_vec(run.last().clone()).unwrap(), tensor_to_vec(x0.clone()).unwrap());
-            assert!(tensor_to_vec(run.last_step.unwrap()).unwrap().iter().all(|v| *v == 0.0));
+            assert_eq!(
+                tensor_to_vec(run.last().clone()).unwrap(),
+                tensor_to_vec(x0.clone()).unwrap()
+            );
+            assert!(tensor_to_vec(run.last_step.unwrap())
+                .unwrap()
+                .iter()
+                .all(|v| *v == 0.0));
         }
     }
 
@@ -357,17 +404,37 @@ mod tests {
         m.set_gradient_mode(GradientMode::Vanilla).unwrap();
         let x0 = images(1, 16, 16, 6, &dev);
         let run = |objective| {
-            let cfg = AscentConfig { steps: 1, alpha: 1.0, objective, ..Default::default() };
-            tensor_to_vec(ascent(&m, x0.clone(), &[2], &cfg, &ad).unwrap().last().clone()).unwrap()
+            let cfg = AscentConfig {
+                steps: 1,
+                alpha: 1.0,
+                objective,
+                ..Default::default()
+            };
+            tensor_to_vec(
+                ascent(&m, x0.clone(), &[2], &cfg, &ad)
+                    .unwrap()
+                    .last()
+                    .clone(),
+            )
+            .unwrap()
         };
         let a = run(AscentObjective::TargetLogit);
         let b = run(AscentObjective::CrossEntropy);
         let c = run(AscentObjective::SelfExplain);
         assert_ne!(a, b);
         assert_ne!(a, c);
-        let bad = AscentConfig { alpha: f64::NAN, ..Default::default() };
-        assert!(matches!(ascent(&m, x0.clone(), &[2], &bad, &ad), Err(Error::InvalidOption(_))));
-        assert!(matches!(ascent(&m, x0.clone(), &[12], &AscentConfig::default(), &ad), Err(Error::InvalidClass { .. })));
+        let bad = AscentConfig {
+            alpha: f64::NAN,
+            ..Default::default()
+        };
+        assert!(matches!(
+            ascent(&m, x0.clone(), &[2], &bad, &ad),
+            Err(Error::InvalidOption(_))
+        ));
+        assert!(matches!(
+            ascent(&m, x0.clone(), &[12], &AscentConfig::default(), &ad),
+            Err(Error::InvalidClass { .. })
+        ));
         assert!(ascent(&m, x0, &[1, 2], &AscentConfig::default(), &ad).is_err());
     }
 }

@@ -135,7 +135,10 @@ impl DenseNetConfig {
             conv0: conv(3, self.num_init_features, 7, 2, 3, device),
             norm0: bn(self.num_init_features),
             relu0: GatedRelu::new(mode),
-            pool0: GatedMaxPool2dConfig::new(3).with_stride(2).with_padding(1).init(mode),
+            pool0: GatedMaxPool2dConfig::new(3)
+                .with_stride(2)
+                .with_padding(1)
+                .init(mode),
             blocks,
             transitions,
             norm5: bn(num_features),
@@ -180,8 +183,11 @@ impl DenseLayer {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]` (the concatenation so far); output `[batch, growth, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let b = self.conv1.forward(self.relu1.forward(self.norm1.forward(x)));
-        self.conv2.forward(self.relu2.forward(self.norm2.forward(b)))
+        let b = self
+            .conv1
+            .forward(self.relu1.forward(self.norm1.forward(x)));
+        self.conv2
+            .forward(self.relu2.forward(self.norm2.forward(b)))
     }
 }
 
@@ -369,7 +375,10 @@ pub fn densenet_burn_path(key: &str) -> String {
             if parts.len() == i + 4
                 && matches!(parts[i + 1], "norm" | "relu" | "conv")
                 && matches!(parts[i + 2], "1" | "2")
-                && matches!(parts[i + 3], "weight" | "bias" | "running_mean" | "running_var")
+                && matches!(
+                    parts[i + 3],
+                    "weight" | "bias" | "running_mean" | "running_var"
+                )
             {
                 out.push(format!("{}{}", parts[i + 1], parts[i + 2]));
                 out.push(parts[i + 3].to_string());
@@ -395,8 +404,14 @@ impl Gated for DenseNet {
         for k in 0..n_blocks {
             for (j, layer) in feats.blocks[k].layers.iter_mut().enumerate() {
                 let base = format!("features.denseblock{}.denselayer{}", k + 1, j + 1);
-                f(&join(prefix, &format!("{base}.relu1")), &mut layer.relu1.mode);
-                f(&join(prefix, &format!("{base}.relu2")), &mut layer.relu2.mode);
+                f(
+                    &join(prefix, &format!("{base}.relu1")),
+                    &mut layer.relu1.mode,
+                );
+                f(
+                    &join(prefix, &format!("{base}.relu2")),
+                    &mut layer.relu2.mode,
+                );
             }
             if let Some(t) = feats.transitions.get_mut(k) {
                 let name = format!("features.transition{}.relu", k + 1);
@@ -421,9 +436,18 @@ mod tests {
     #[test]
     fn key_translation_round_trips_and_reads_legacy_keys() {
         let cases = [
-            ("features.blocks.0.layers.0.norm1.weight", "features.denseblock1.denselayer1.norm1.weight"),
-            ("features.blocks.3.layers.15.conv2.weight", "features.denseblock4.denselayer16.conv2.weight"),
-            ("features.transitions.2.conv.weight", "features.transition3.conv.weight"),
+            (
+                "features.blocks.0.layers.0.norm1.weight",
+                "features.denseblock1.denselayer1.norm1.weight",
+            ),
+            (
+                "features.blocks.3.layers.15.conv2.weight",
+                "features.denseblock4.denselayer16.conv2.weight",
+            ),
+            (
+                "features.transitions.2.conv.weight",
+                "features.transition3.conv.weight",
+            ),
             ("features.norm5.running_var", "features.norm5.running_var"),
             ("classifier.bias", "classifier.bias"),
         ];
@@ -467,8 +491,14 @@ mod model_tests {
             ("features.conv0.weight", &[64, 3, 7, 7]),
             ("features.norm0.running_mean", &[64]),
             ("features.denseblock1.denselayer1.norm1.weight", &[64]),
-            ("features.denseblock1.denselayer1.conv1.weight", &[128, 64, 1, 1]),
-            ("features.denseblock1.denselayer6.conv2.weight", &[32, 128, 3, 3]),
+            (
+                "features.denseblock1.denselayer1.conv1.weight",
+                &[128, 64, 1, 1],
+            ),
+            (
+                "features.denseblock1.denselayer6.conv2.weight",
+                &[32, 128, 3, 3],
+            ),
             ("features.transition1.conv.weight", &[128, 256, 1, 1]),
             ("features.denseblock4.denselayer16.norm1.bias", &[992]),
             ("features.norm5.weight", &[1024]),
@@ -484,7 +514,14 @@ mod model_tests {
     fn grad(m: &DenseNet, seed: u64) -> Vec<f32> {
         let dev = BackendKind::Flex.device();
         let ad = BackendKind::Flex.autodiff_device();
-        let p = pullback(m, images(2, 20, 20, seed, &dev), &Targets::PerImage(vec![1, 7]), 2, &ad).unwrap();
+        let p = pullback(
+            m,
+            images(2, 20, 20, seed, &dev),
+            &Targets::PerImage(vec![1, 7]),
+            2,
+            &ad,
+        )
+        .unwrap();
         tensor_to_vec(p.gradients).unwrap()
     }
 
@@ -499,7 +536,10 @@ mod model_tests {
         assert!(!gated.paper_compatible_final_relu, "gated is the default");
         let mut paper = gated.clone();
         paper.paper_compatible_final_relu = true;
-        assert_eq!(paper.gradient_modes().len() + 1, gated.gradient_modes().len());
+        assert_eq!(
+            paper.gradient_modes().len() + 1,
+            gated.gradient_modes().len()
+        );
 
         let x = images(2, 20, 20, 4, &dev);
         assert_eq!(
@@ -511,7 +551,13 @@ mod model_tests {
         assert_ne!(g_gated, g_paper);
         let mut hard_final = gated.clone();
         hard_final
-            .set_gradient_modes_with(&mut |name| if name == "final_relu" { GradientMode::Vanilla } else { mode })
+            .set_gradient_modes_with(&mut |name| {
+                if name == "final_relu" {
+                    GradientMode::Vanilla
+                } else {
+                    mode
+                }
+            })
             .unwrap();
         assert_eq!(grad(&hard_final, 4), g_paper);
         // In vanilla mode the option changes nothing.
@@ -525,7 +571,9 @@ mod model_tests {
     #[test]
     fn tiny_forward_shapes_and_min_size() {
         let dev = BackendKind::Flex.device();
-        let mut m = DenseNetConfig::tiny().init(&dev, GradientMode::Vanilla).unwrap();
+        let mut m = DenseNetConfig::tiny()
+            .init(&dev, GradientMode::Vanilla)
+            .unwrap();
         fill(&mut m, 2);
         assert_eq!(m.forward(images(2, 17, 23, 8, &dev)).dims(), [2, 10]);
         let min = m.min_input_size();

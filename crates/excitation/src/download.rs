@@ -245,12 +245,7 @@ fn download_to(
             ),
             None => indicatif::ProgressBar::new_spinner(),
         };
-        bar.set_message(
-            url.rsplit('/')
-                .next()
-                .unwrap_or("download")
-                .to_string(),
-        );
+        bar.set_message(url.rsplit('/').next().unwrap_or("download").to_string());
         bar
     } else {
         indicatif::ProgressBar::hidden()
@@ -315,14 +310,19 @@ mod tests {
     /// Routes: `/file` → the body; `/short` → announces 100 bytes more than it sends;
     /// anything else → 404.
     fn start_server(body: Vec<u8>) -> (LoopbackServer, String) {
-        let short = Route { announced_len: Some(body.len() + 100), ..Route::new("/short", body.clone()) };
+        let short = Route {
+            announced_len: Some(body.len() + 100),
+            ..Route::new("/short", body.clone())
+        };
         let s = LoopbackServer::start(vec![Route::new("/file", body), short]);
         let url = s.base().to_string();
         (s, url)
     }
 
     fn body() -> Vec<u8> {
-        (0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect()
+        (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect()
     }
 
     fn quiet() -> FetchOptions {
@@ -377,11 +377,20 @@ mod tests {
         let (_server, base) = start_server(b.clone());
         let dir = tempfile::tempdir().unwrap();
         let wrong = Checksum::Sha256Prefix("00000000".into());
-        let e = fetch(&format!("{base}/file"), dir.path(), "w.bin", &wrong, &quiet())
-            .unwrap_err();
+        let e = fetch(
+            &format!("{base}/file"),
+            dir.path(),
+            "w.bin",
+            &wrong,
+            &quiet(),
+        )
+        .unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::DownloadChecksum { .. }), "{msg}");
-        assert!(msg.contains(&digest(&b)) && msg.contains("00000000"), "{msg}");
+        assert!(
+            msg.contains(&digest(&b)) && msg.contains("00000000"),
+            "{msg}"
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
@@ -389,12 +398,33 @@ mod tests {
     fn http_errors_and_truncation_are_reported() {
         let (server, base) = start_server(body());
         let dir = tempfile::tempdir().unwrap();
-        let e = fetch(&format!("{base}/missing"), dir.path(), "m.bin", &Checksum::None, &quiet())
-            .unwrap_err();
-        assert!(matches!(e, Error::DownloadStatus { status: 404, .. }), "{e}");
-        let e = fetch(&format!("{base}/short"), dir.path(), "s.bin", &Checksum::None, &quiet())
-            .unwrap_err();
-        assert!(matches!(e, Error::DownloadTruncated { .. } | Error::DownloadNetwork { .. }), "{e}");
+        let e = fetch(
+            &format!("{base}/missing"),
+            dir.path(),
+            "m.bin",
+            &Checksum::None,
+            &quiet(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::DownloadStatus { status: 404, .. }),
+            "{e}"
+        );
+        let e = fetch(
+            &format!("{base}/short"),
+            dir.path(),
+            "s.bin",
+            &Checksum::None,
+            &quiet(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::DownloadTruncated { .. } | Error::DownloadNetwork { .. }
+            ),
+            "{e}"
+        );
         assert!(!dir.path().join("s.bin").exists());
         assert_eq!(server.requests().len(), 2);
     }
@@ -402,10 +432,20 @@ mod tests {
     #[test]
     fn connection_refused_and_bad_arguments() {
         // Bind and drop a listener to get a port with nothing behind it.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = tempfile::tempdir().unwrap();
-        let e = fetch(&format!("http://127.0.0.1:{port}/x"), dir.path(), "x", &Checksum::None, &quiet())
-            .unwrap_err();
+        let e = fetch(
+            &format!("http://127.0.0.1:{port}/x"),
+            dir.path(),
+            "x",
+            &Checksum::None,
+            &quiet(),
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::DownloadNetwork { .. }), "{e}");
         assert!(e.to_string().contains("curtain weights import"));
         assert!(matches!(
@@ -413,7 +453,13 @@ mod tests {
             Err(Error::InvalidOption(_))
         ));
         assert!(matches!(
-            fetch("http://127.0.0.1/y", dir.path(), "../y", &Checksum::None, &quiet()),
+            fetch(
+                "http://127.0.0.1/y",
+                dir.path(),
+                "../y",
+                &Checksum::None,
+                &quiet()
+            ),
             Err(Error::InvalidOption(_))
         ));
     }

@@ -51,7 +51,10 @@ impl std::fmt::Display for WeightProblem {
                 write!(f, "missing `{key}` (expected shape {expected:?})")
             }
             Self::Unexpected { key, found } => {
-                write!(f, "unexpected `{key}` (shape {found:?}) has no place in the model")
+                write!(
+                    f,
+                    "unexpected `{key}` (shape {found:?}) has no place in the model"
+                )
             }
             Self::Shape {
                 key,
@@ -85,7 +88,10 @@ fn list_problems(problems: &[WeightProblem]) -> String {
             s.push_str(&p.to_string());
         }
     }
-    let hidden: usize = counts.iter().map(|c| c.saturating_sub(SHOWN_PER_KIND)).sum();
+    let hidden: usize = counts
+        .iter()
+        .map(|c| c.saturating_sub(SHOWN_PER_KIND))
+        .sum();
     if hidden > 0 {
         s.push_str(&format!("\n  … and {hidden} more"));
     }
@@ -238,7 +244,9 @@ pub enum Error {
     },
 
     /// A weight of rank ≥ 2 with a zero-sized input dimension (its scale 2/√fan-in is undefined).
-    #[error("weight `{key}` has shape {shape:?}: fan-in (product of all but the first dimension) is 0")]
+    #[error(
+        "weight `{key}` has shape {shape:?}: fan-in (product of all but the first dimension) is 0"
+    )]
     ZeroFanIn {
         /// The state-dict key.
         key: String,
@@ -265,7 +273,9 @@ pub enum Error {
     NoImages(PathBuf),
 
     /// Every image under a folder was bad and was skipped.
-    #[error("all {count} images under `{path}` were unreadable and skipped; nothing left to process")]
+    #[error(
+        "all {count} images under `{path}` were unreadable and skipped; nothing left to process"
+    )]
     AllImagesSkipped {
         /// The folder.
         path: PathBuf,
@@ -308,7 +318,9 @@ pub enum Error {
     },
 
     /// An empty entry in a class list.
-    #[error("empty class list entry in `{0}`; separate classes with commas, e.g. `tench,golf ball,9`")]
+    #[error(
+        "empty class list entry in `{0}`; separate classes with commas, e.g. `tench,golf ball,9`"
+    )]
     EmptyClassEntry(String),
 
     // --- downloads (`download`, `data::fetch`) -----------------------------------------------
@@ -390,6 +402,9 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

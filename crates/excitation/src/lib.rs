@@ -35,6 +35,7 @@ pub mod download;
 pub mod error;
 pub mod experiment_error;
 pub mod gate;
+pub mod gate_op;
 pub mod imagenet;
 pub mod max_pool;
 pub mod normalize;

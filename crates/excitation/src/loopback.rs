@@ -23,7 +23,11 @@ pub struct Route {
 impl Route {
     /// `body` at `path`.
     pub fn new(path: impl Into<String>, body: Vec<u8>) -> Self {
-        Self { path: path.into(), body, announced_len: None }
+        Self {
+            path: path.into(),
+            body,
+            announced_len: None,
+        }
     }
 }
 
@@ -47,7 +51,9 @@ impl LoopbackServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let Ok(read_half) = stream.try_clone() else { continue };
+                let Ok(read_half) = stream.try_clone() else {
+                    continue;
+                };
                 let mut reader = BufReader::new(read_half);
                 let mut line = String::new();
                 let _ = reader.read_line(&mut line);
@@ -64,7 +70,9 @@ impl LoopbackServer {
                     None => ("404 Not Found", 9, b"not found"),
                 };
                 log.lock().expect("request log").push(path);
-                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n");
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n"
+                );
                 let _ = stream.write_all(head.as_bytes());
                 let _ = stream.write_all(body);
                 let _ = stream.flush();

@@ -14,7 +14,9 @@
 //! Only dilation 1 and `ceil_mode = false` are supported (all torchvision CNNs used here).
 
 use burn::module::Module;
-use burn::tensor::{activation, module::max_pool2d, ops::MaxPoolOptions, ops::PadMode, s, Int, Tensor};
+use burn::tensor::{
+    activation, module::max_pool2d, ops::MaxPoolOptions, ops::PadMode, s, Int, Tensor,
+};
 
 use crate::error::{Error, Result};
 use crate::gate::GradientMode;
@@ -58,7 +60,10 @@ impl GatedMaxPool2dConfig {
     /// If kernel or stride is zero or padding exceeds half the kernel (PyTorch's own rule).
     #[track_caller]
     pub fn init(&self, mode: GradientMode) -> GatedMaxPool2d {
-        assert!(self.kernel_size > 0 && self.stride > 0, "kernel and stride must be > 0");
+        assert!(
+            self.kernel_size > 0 && self.stride > 0,
+            "kernel and stride must be > 0"
+        );
         assert!(
             2 * self.padding <= self.kernel_size,
             "padding {} must be at most half the kernel size {}",
@@ -140,17 +145,23 @@ impl GatedMaxPool2d {
             return Err(Error::InvalidShape {
                 what: "max-pool input",
                 found: x.dims().to_vec(),
-                expected: format!("[N, C, H, W] with H and W positive multiples of the kernel size {k}"),
+                expected: format!(
+                    "[N, C, H, W] with H and W positive multiples of the kernel size {k}"
+                ),
             });
         }
-        Ok(x.reshape([n, c, h / k, k, w / k, k]).permute([0, 1, 2, 4, 3, 5]).reshape([n, c, h / k, w / k, k * k]))
+        Ok(x.reshape([n, c, h / k, k, w / k, k])
+            .permute([0, 1, 2, 4, 3, 5])
+            .reshape([n, c, h / k, w / k, k * k]))
     }
 
     /// Inverse of `windows`.
     fn unwindows(&self, x: Tensor<5>) -> Tensor<4> {
         let k = self.kernel_size;
         let [n, c, hk, wk, _] = x.dims();
-        x.reshape([n, c, hk, wk, k, k]).permute([0, 1, 2, 4, 3, 5]).reshape([n, c, hk * k, wk * k])
+        x.reshape([n, c, hk, wk, k, k])
+            .permute([0, 1, 2, 4, 3, 5])
+            .reshape([n, c, hk * k, wk * k])
     }
 
     /// The gate of this pool at `x`: the one-hot mask of each window's arg-max (the first
@@ -162,7 +173,9 @@ impl GatedMaxPool2d {
         let win = self.windows(x.clone().detach())?;
         let [n, c, h, w, kk] = win.dims();
         let idx = win.argmax(4).expand([n, c, h, w, kk]);
-        let lanes = Tensor::<1, Int>::arange(0..kk as i64, &x.device()).reshape([1, 1, 1, 1, kk]).expand([n, c, h, w, kk]);
+        let lanes = Tensor::<1, Int>::arange(0..kk as i64, &x.device())
+            .reshape([1, 1, 1, 1, kk])
+            .expand([n, c, h, w, kk]);
         Ok(self.unwindows(idx.equal(lanes).float()))
     }
 
@@ -207,7 +220,12 @@ fn pooled_size(h: usize, w: usize, k: usize, s: usize, p: usize) -> Option<(usiz
 ///
 /// # Shapes
 /// - `x`: `[batch, channels, h, w]`; output `[batch, channels, h', w']` as for the layer.
-pub fn hard_max_pool2d(x: Tensor<4>, kernel_size: usize, stride: usize, padding: usize) -> Tensor<4> {
+pub fn hard_max_pool2d(
+    x: Tensor<4>,
+    kernel_size: usize,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
     max_pool2d(
         x,
         MaxPoolOptions::new([kernel_size, kernel_size])
@@ -248,8 +266,9 @@ pub fn soft_max_pool2d(
 fn window_stack(x: Tensor<4>, kernel_size: usize, stride: usize, padding: usize) -> Tensor<5> {
     let [_, _, h, w] = x.dims();
     let (k, st, p) = (kernel_size, stride, padding);
-    let (oh, ow) = pooled_size(h, w, k, st, p)
-        .unwrap_or_else(|| panic!("input {h}×{w} (padding {p}) is smaller than the {k}×{k} window"));
+    let (oh, ow) = pooled_size(h, w, k, st, p).unwrap_or_else(|| {
+        panic!("input {h}×{w} (padding {p}) is smaller than the {k}×{k} window")
+    });
     // Zero padding, like F.unfold. (Never −∞: ∞·0 would be NaN in the weighted sum.)
     let xp = if p > 0 {
         x.pad([(p, p), (p, p)], PadMode::Constant(0.0))
@@ -291,10 +310,14 @@ mod tests {
 
     /// Deterministic pseudo-random values in [-1, 1) (LCG, seeded).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0) as f32
             })
             .collect()
@@ -353,7 +376,12 @@ mod tests {
         (soft, grad, hard)
     }
 
-    fn check_against_reference(backend: BackendKind, shape: (usize, usize, usize), ksp: (usize, usize, usize), t: f64) {
+    fn check_against_reference(
+        backend: BackendKind,
+        shape: (usize, usize, usize),
+        ksp: (usize, usize, usize),
+        t: f64,
+    ) {
         let dev = backend.autodiff_device();
         let (c, h, w) = shape;
         let (k, s, p) = ksp;
@@ -366,13 +394,17 @@ mod tests {
             .with_stride(s)
             .with_padding(p)
             .init(GradientMode::excitation(Sigma::Sigmoid, t).unwrap());
-        let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, c, h, w]), &dev).require_grad();
+        let xt =
+            Tensor::<4>::from_data(TensorData::new(x.clone(), [1, c, h, w]), &dev).require_grad();
         let gt = Tensor::<4>::from_data(TensorData::new(g.clone(), [1, c, oh, ow]), &dev);
         let y = layer.forward(xt.clone());
         assert_eq!(y.dims(), [1, c, oh, ow]);
         let yv = tensor_to_vec(y.clone()).unwrap();
         for (a, b) in yv.iter().zip(&hard_ref) {
-            assert!((*a as f64 - b).abs() < 1e-6, "forward must be the hard max-pool");
+            assert!(
+                (*a as f64 - b).abs() < 1e-6,
+                "forward must be the hard max-pool"
+            );
         }
         let soft = tensor_to_vec(soft_max_pool2d(
             Tensor::<4>::from_data(TensorData::new(x.clone(), [1, c, h, w]), &dev),
@@ -420,7 +452,11 @@ mod tests {
         // Window at (0,0) holds 5 padded zeros and 4 values −1:
         let e = (-10.0f64).exp();
         let want = (4.0 * -e) / (5.0 + 4.0 * e);
-        assert!((soft[0] as f64 - want).abs() < 1e-6, "{} vs {want}", soft[0]);
+        assert!(
+            (soft[0] as f64 - want).abs() < 1e-6,
+            "{} vs {want}",
+            soft[0]
+        );
     }
 
     /// Exact ties: vanilla gradient goes wholly to the first maximum (PyTorch), the soft one is
@@ -430,7 +466,10 @@ mod tests {
         for backend in [BackendKind::Flex, BackendKind::NdArray] {
             let dev = backend.autodiff_device();
             let x: Vec<f32> = vec![0.5, 0.5, 0.5, 0.5];
-            let make = || Tensor::<4>::from_data(TensorData::new(x.clone(), [1, 1, 2, 2]), &dev).require_grad();
+            let make = || {
+                Tensor::<4>::from_data(TensorData::new(x.clone(), [1, 1, 2, 2]), &dev)
+                    .require_grad()
+            };
             let xt = make();
             let layer = GatedMaxPool2dConfig::new(2).init(GradientMode::Vanilla);
             let grads = layer.forward(xt.clone()).sum().backward();
@@ -458,11 +497,22 @@ mod tests {
         // One 2×4 channel: windows [1, 5 / 2, 0] and [0, 0 / 0, 0] (a tie: first wins).
         let x = t4(vec![1., 5., 0., 0., 2., 0., 0., 0.], [1, 1, 2, 4]);
         let m = pool.gate(&x).unwrap();
-        assert_eq!(tensor_to_vec(m.clone()).unwrap(), vec![0., 1., 1., 0., 0., 0., 0., 0.]);
-        assert_eq!(tensor_to_vec(pool.forward_frozen(x.clone(), m).unwrap()).unwrap(), vec![5., 0.]);
-        assert_eq!(tensor_to_vec(pool.forward(x.clone())).unwrap(), vec![5., 0.]);
+        assert_eq!(
+            tensor_to_vec(m.clone()).unwrap(),
+            vec![0., 1., 1., 0., 0., 0., 0., 0.]
+        );
+        assert_eq!(
+            tensor_to_vec(pool.forward_frozen(x.clone(), m).unwrap()).unwrap(),
+            vec![5., 0.]
+        );
+        assert_eq!(
+            tensor_to_vec(pool.forward(x.clone())).unwrap(),
+            vec![5., 0.]
+        );
         let other = t4(vec![9., 0., 0., 0., 0., 0., 0., 1.], [1, 1, 2, 4]);
-        let frozen = pool.forward_frozen(x.clone(), pool.gate(&other).unwrap()).unwrap();
+        let frozen = pool
+            .forward_frozen(x.clone(), pool.gate(&other).unwrap())
+            .unwrap();
         assert_eq!(tensor_to_vec(frozen).unwrap(), vec![1., 0.]);
         // Random input, 3×3 windows: frozen own gates = max-pool; soft weights per window sum to 1.
         let v = values(2 * 6 * 9, 5);
@@ -474,12 +524,25 @@ mod tests {
         let w = p3.soft_weights(&x, 0.3).unwrap();
         let per_window = tensor_to_vec(p3.forward_frozen(x.ones_like(), w).unwrap()).unwrap();
         assert_eq!(per_window.len(), 2 * 2 * 3);
-        assert!(per_window.iter().all(|s| (s - 1.0).abs() < 1e-6), "{per_window:?}");
+        assert!(
+            per_window.iter().all(|s| (s - 1.0).abs() < 1e-6),
+            "{per_window:?}"
+        );
         // Errors, not panics.
-        let overlapping = GatedMaxPool2dConfig::new(3).with_stride(2).with_padding(1).init(GradientMode::Vanilla);
-        assert!(overlapping.gate(&x).unwrap_err().to_string().contains("non-overlapping"));
+        let overlapping = GatedMaxPool2dConfig::new(3)
+            .with_stride(2)
+            .with_padding(1)
+            .init(GradientMode::Vanilla);
+        assert!(overlapping
+            .gate(&x)
+            .unwrap_err()
+            .to_string()
+            .contains("non-overlapping"));
         assert!(pool.gate(&t4(vec![0.; 9], [1, 1, 3, 3])).is_err());
-        let e = pool.forward_frozen(x.clone(), t4(vec![0.; 4], [1, 1, 2, 2])).unwrap_err().to_string();
+        let e = pool
+            .forward_frozen(x.clone(), t4(vec![0.; 4], [1, 1, 2, 2]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[1, 1, 2, 2]"), "{e}");
     }
 
@@ -489,9 +552,10 @@ mod tests {
         let dev = BackendKind::Flex.autodiff_device();
         let x: Vec<f32> = vec![1e4, -1e4, 3e3, 0.0, 5.0, 1e4, -2.0, 7.0, 1e-3];
         let xt = Tensor::<4>::from_data(TensorData::new(x, [1, 1, 3, 3]), &dev).require_grad();
-        let layer = GatedMaxPool2dConfig::new(3).with_stride(2).with_padding(1).init(
-            GradientMode::excitation(Sigma::Sigmoid, 1e-3).unwrap(),
-        );
+        let layer = GatedMaxPool2dConfig::new(3)
+            .with_stride(2)
+            .with_padding(1)
+            .init(GradientMode::excitation(Sigma::Sigmoid, 1e-3).unwrap());
         let y = layer.forward(xt.clone());
         let grads = y.clone().sum().backward();
         let dx = tensor_to_vec(xt.grad(&grads).unwrap()).unwrap();

@@ -21,8 +21,14 @@ pub fn from_signed_unit_to_imagenet(images: Tensor<4>) -> Tensor<4> {
     let [_, c, _, _] = images.dims();
     assert_eq!(c, 3, "images must have 3 channels (RGB), got {c}");
     let device = images.device();
-    let mean = Tensor::<4>::from_data(TensorData::new(IMAGENET_MEAN.to_vec(), [1, 3, 1, 1]), &device);
-    let std = Tensor::<4>::from_data(TensorData::new(IMAGENET_STD.to_vec(), [1, 3, 1, 1]), &device);
+    let mean = Tensor::<4>::from_data(
+        TensorData::new(IMAGENET_MEAN.to_vec(), [1, 3, 1, 1]),
+        &device,
+    );
+    let std = Tensor::<4>::from_data(
+        TensorData::new(IMAGENET_STD.to_vec(), [1, 3, 1, 1]),
+        &device,
+    );
     ((images.add_scalar(1.0).div_scalar(2.0)) - mean) / std
 }
 
@@ -33,8 +39,14 @@ pub fn from_signed_unit_to_imagenet(images: Tensor<4>) -> Tensor<4> {
 #[track_caller]
 pub fn from_imagenet_to_signed_unit(x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    let mean = Tensor::<4>::from_data(TensorData::new(IMAGENET_MEAN.to_vec(), [1, 3, 1, 1]), &device);
-    let std = Tensor::<4>::from_data(TensorData::new(IMAGENET_STD.to_vec(), [1, 3, 1, 1]), &device);
+    let mean = Tensor::<4>::from_data(
+        TensorData::new(IMAGENET_MEAN.to_vec(), [1, 3, 1, 1]),
+        &device,
+    );
+    let std = Tensor::<4>::from_data(
+        TensorData::new(IMAGENET_STD.to_vec(), [1, 3, 1, 1]),
+        &device,
+    );
     (x * std + mean).mul_scalar(2.0).sub_scalar(1.0)
 }
 
@@ -56,7 +68,10 @@ mod tests {
                 assert!((y[c * 2 + j] - want).abs() < 1e-6);
             }
         }
-        let back = tensor_to_vec(from_imagenet_to_signed_unit(from_signed_unit_to_imagenet(t))).unwrap();
+        let back = tensor_to_vec(from_imagenet_to_signed_unit(from_signed_unit_to_imagenet(
+            t,
+        )))
+        .unwrap();
         for (a, b) in back.iter().zip(&x) {
             assert!((a - b).abs() < 1e-6);
         }

@@ -1,7 +1,8 @@
 //! Gated ReLU: forward ReLU, backward multiplied by σ(z/T) (paper Listing 1, `TwoWayReLU`).
 //!
 //! The paper's excitation pullback replaces each ReLU derivative 1[z > 0] by the gate
-//! σ(z/T) (Eq. 6 with Γ-gating). Here it is written straight-through, so it works on every
+//! σ(z/T) (Eq. 6 with Γ-gating). On the CPU backends this is one custom autodiff operation
+//! ([`crate::gate_op`]); on the others it is written straight-through, which works on every
 //! backend with autodiff:
 //!
 //! `relu(z).detach() + (z − z.detach()) · σ(z.detach()/T)`
@@ -14,7 +15,8 @@ use burn::module::Module;
 use burn::tensor::{activation, Tensor};
 
 use crate::error::{Error, Result};
-use crate::gate::GradientMode;
+use crate::gate::{GradientMode, Sigma};
+use crate::gate_op;
 
 /// ReLU whose backward pass follows a [`GradientMode`] (torchvision's `nn.ReLU` slot).
 #[derive(Module, Debug, Default)]
@@ -67,7 +69,11 @@ impl GatedRelu {
     ///
     /// # Shapes
     /// - `z`, `mask`: the same shape; output: that shape.
-    pub fn forward_frozen<const D: usize>(&self, z: Tensor<D>, mask: Tensor<D>) -> Result<Tensor<D>> {
+    pub fn forward_frozen<const D: usize>(
+        &self,
+        z: Tensor<D>,
+        mask: Tensor<D>,
+    ) -> Result<Tensor<D>> {
         if z.dims() != mask.dims() {
             return Err(Error::InvalidShape {
                 what: "frozen ReLU gate",
@@ -90,26 +96,46 @@ pub fn relu_gate<const D: usize>(z: &Tensor<D>) -> Tensor<D> {
 /// relu(z) whose derivative is 1[z > 0] (`Vanilla`) or σ(z/T) (`Excitation`).
 ///
 /// When `z` carries no autodiff graph the plain ReLU is returned (same value, no extra work).
+/// On flex and ndarray the excitation ReLU is one custom autodiff operation
+/// ([`crate::gate_op`]); elsewhere (wgpu) it is the straight-through form
+/// [`straight_through_relu`]. Both give the same value and, to float32 rounding, the same
+/// gradient.
 ///
 /// # Shapes
 /// - `z`: any shape; output: same shape.
 pub fn gated_relu<const D: usize>(z: Tensor<D>, mode: GradientMode) -> Tensor<D> {
     match mode {
         GradientMode::Excitation { sigma, temperature } if z.is_tracked() => {
-            let z_const = z.clone().detach();
-            let gate = sigma.gate(z_const.clone(), temperature);
-            let value = activation::relu(z_const.clone());
-            value + (z - z_const) * gate
+            if gate_op::supported(&z.device()) {
+                gate_op::excitation_relu(z, sigma, temperature)
+            } else {
+                straight_through_relu(z, sigma, temperature)
+            }
         }
         _ => activation::relu(z),
     }
+}
+
+/// `relu(z).detach() + (z − z.detach()) · σ(z.detach()/T)`: value relu(z), derivative σ(z/T),
+/// from tensor operations that every backend with autodiff has.
+///
+/// # Shapes
+/// - `z`: any shape; output: same shape.
+pub fn straight_through_relu<const D: usize>(
+    z: Tensor<D>,
+    sigma: Sigma,
+    temperature: f64,
+) -> Tensor<D> {
+    let z_const = z.clone().detach();
+    let gate = sigma.gate(z_const.clone(), temperature);
+    let value = activation::relu(z_const.clone());
+    value + (z - z_const) * gate
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::{tensor_to_vec, BackendKind};
-    use crate::gate::Sigma;
     use burn::tensor::TensorData;
 
     fn inputs() -> Vec<f32> {
@@ -128,31 +154,40 @@ mod tests {
             let g: Vec<f32> = (0..n).map(|i| 0.5 + 0.1 * i as f32).collect();
             for sigma in Sigma::ALL {
                 for t in [0.05, 0.3, 2.0] {
-                    let mode = GradientMode::excitation(sigma, t).unwrap();
-                    let z = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev)
-                        .require_grad();
-                    let gw = Tensor::<1>::from_data(TensorData::new(g.clone(), [n]), &dev);
-                    let y = gated_relu(z.clone(), mode);
-                    let yv = tensor_to_vec(y.clone()).unwrap();
-                    for (a, b) in yv.iter().zip(&x) {
-                        assert_eq!(*a, b.max(0.0), "forward must be relu exactly");
-                    }
-                    let grads = (y * gw).sum().backward();
-                    let dz = tensor_to_vec(z.grad(&grads).unwrap()).unwrap();
-                    // Same op on the same backend: bitwise equal to g·σ(z/T).
-                    let zc = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev);
-                    let gw = Tensor::<1>::from_data(TensorData::new(g.clone(), [n]), &dev);
-                    let want = tensor_to_vec(sigma.gate(zc, t) * gw).unwrap();
-                    assert_eq!(dz, want, "{backend} {sigma} T={t}");
-                    // And against the f64 formula.
-                    for i in 0..n {
-                        let r = g[i] as f64 * sigma.eval(x[i] as f64 / t);
-                        assert!(
-                            (dz[i] as f64 - r).abs() <= 1e-6 * (1.0 + r.abs()),
-                            "{backend} {sigma} T={t} z={} got {} want {r}",
-                            x[i],
-                            dz[i]
-                        );
+                    // The routed layer (one custom op on these backends) and the straight-through form.
+                    for straight_through in [false, true] {
+                        let mode = GradientMode::excitation(sigma, t).unwrap();
+                        let z = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev)
+                            .require_grad();
+                        let gw = Tensor::<1>::from_data(TensorData::new(g.clone(), [n]), &dev);
+                        let y = if straight_through {
+                            straight_through_relu(z.clone(), sigma, t)
+                        } else {
+                            gated_relu(z.clone(), mode)
+                        };
+                        let yv = tensor_to_vec(y.clone()).unwrap();
+                        for (a, b) in yv.iter().zip(&x) {
+                            assert_eq!(*a, b.max(0.0), "forward must be relu exactly");
+                        }
+                        let grads = (y * gw).sum().backward();
+                        let dz = tensor_to_vec(z.grad(&grads).unwrap()).unwrap();
+                        if straight_through {
+                            // Same ops on the same backend: bitwise equal to g·σ(z/T).
+                            let zc = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &dev);
+                            let gw = Tensor::<1>::from_data(TensorData::new(g.clone(), [n]), &dev);
+                            let want = tensor_to_vec(sigma.gate(zc, t) * gw).unwrap();
+                            assert_eq!(dz, want, "{backend} {sigma} T={t}");
+                        }
+                        // And against the f64 formula.
+                        for i in 0..n {
+                            let r = g[i] as f64 * sigma.eval(x[i] as f64 / t);
+                            assert!(
+                                (dz[i] as f64 - r).abs() <= 1e-6 * (1.0 + r.abs()),
+                                "{backend} {sigma} T={t} z={} got {} want {r}",
+                                x[i],
+                                dz[i]
+                            );
+                        }
                     }
                 }
             }
@@ -210,7 +245,10 @@ mod tests {
         let dz = tensor_to_vec(z.grad(&y.sum().backward()).unwrap()).unwrap();
         assert_eq!(dz, mask);
         let short = Tensor::<1>::from_data(TensorData::new(vec![1.0f32; 3], [3]), &dev);
-        let err = layer.forward_frozen(z.clone(), short).unwrap_err().to_string();
+        let err = layer
+            .forward_frozen(z.clone(), short)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("[3]") && err.contains("[12]"), "{err}");
         // The excitation factor is σ(z/T); in Vanilla mode it is the gate itself.
         let e = tensor_to_vec(layer.excitation(&z)).unwrap();
@@ -218,7 +256,12 @@ mod tests {
             assert!((*g as f64 - Sigma::Sigmoid.eval(*v as f64 / 0.3)).abs() < 1e-6);
         }
         let g = tensor_to_vec(GatedRelu::new(GradientMode::Vanilla).excitation(&z)).unwrap();
-        assert_eq!(g, x.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect::<Vec<f32>>());
+        assert_eq!(
+            g,
+            x.iter()
+                .map(|v| if *v > 0.0 { 1.0 } else { 0.0 })
+                .collect::<Vec<f32>>()
+        );
     }
 
     /// Without autodiff the layer is a plain ReLU.

@@ -117,7 +117,10 @@ impl ResNetConfig {
             conv1: conv(3, w, 7, 2, 3, device),
             bn1: BatchNormConfig::new(w).init(device),
             relu: GatedRelu::new(mode),
-            maxpool: GatedMaxPool2dConfig::new(3).with_stride(2).with_padding(1).init(mode),
+            maxpool: GatedMaxPool2dConfig::new(3)
+                .with_stride(2)
+                .with_padding(1)
+                .init(mode),
             layer1: stages.next().unwrap_or_default(),
             layer2: stages.next().unwrap_or_default(),
             layer3: stages.next().unwrap_or_default(),
@@ -350,7 +353,12 @@ impl Gated for ResNet {
     fn visit_gates(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut GradientMode)) {
         f(&join(prefix, "relu"), &mut self.relu.mode);
         f(&join(prefix, "maxpool"), &mut self.maxpool.mode);
-        let stages = [&mut self.layer1, &mut self.layer2, &mut self.layer3, &mut self.layer4];
+        let stages = [
+            &mut self.layer1,
+            &mut self.layer2,
+            &mut self.layer3,
+            &mut self.layer4,
+        ];
         for (i, stage) in stages.into_iter().enumerate() {
             for (j, block) in stage.iter_mut().enumerate() {
                 let name = join(prefix, &format!("layer{}.{j}.relu", i + 1));
@@ -407,7 +415,9 @@ mod tests {
     fn tiny_forward_shapes_and_mode_independent_values() {
         let dev = BackendKind::Flex.device();
         for block in [BlockKind::Basic, BlockKind::Bottleneck] {
-            let mut m = ResNetConfig::tiny(block).init(&dev, GradientMode::Vanilla).unwrap();
+            let mut m = ResNetConfig::tiny(block)
+                .init(&dev, GradientMode::Vanilla)
+                .unwrap();
             fill(&mut m, 11);
             let x = images(2, 24, 20, 3, &dev);
             let y = m.forward(x.clone());
@@ -428,8 +438,16 @@ mod tests {
         let dev = BackendKind::Flex.device();
         let mut c = ResNetConfig::tiny(BlockKind::Basic);
         c.layers = [1, 0, 1, 1];
-        assert!(matches!(c.init(&dev, GradientMode::Vanilla), Err(Error::Config(_))));
-        let bad = GradientMode::Excitation { sigma: crate::gate::Sigma::Sigmoid, temperature: 0.0 };
-        assert!(ResNetConfig::tiny(BlockKind::Basic).init(&dev, bad).is_err());
+        assert!(matches!(
+            c.init(&dev, GradientMode::Vanilla),
+            Err(Error::Config(_))
+        ));
+        let bad = GradientMode::Excitation {
+            sigma: crate::gate::Sigma::Sigmoid,
+            temperature: 0.0,
+        };
+        assert!(ResNetConfig::tiny(BlockKind::Basic)
+            .init(&dev, bad)
+            .is_err());
     }
 }

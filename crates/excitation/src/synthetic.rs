@@ -37,9 +37,9 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// FNV-1a 64-bit hash of a byte string.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(FNV_OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+    bytes.iter().fold(FNV_OFFSET, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+    })
 }
 
 /// The splitmix64 finaliser (Steele, Lea & Flood 2014), wrapping.
@@ -196,7 +196,9 @@ pub fn synthetic_tensor(key: &str, shape: &[usize]) -> Result<SyntheticTensor> {
 ///
 /// # Shapes
 /// Each entry's shape is its PyTorch shape.
-pub fn synthetic_state_dict<K: AsRef<str>>(entries: &[(K, Vec<usize>)]) -> Result<Vec<SyntheticTensor>> {
+pub fn synthetic_state_dict<K: AsRef<str>>(
+    entries: &[(K, Vec<usize>)],
+) -> Result<Vec<SyntheticTensor>> {
     entries
         .iter()
         .map(|(k, s)| synthetic_tensor(k.as_ref(), s))
@@ -256,11 +258,14 @@ impl View for &SyntheticTensor {
 
 /// Serialises a state dict as `.safetensors` bytes (torchvision naming, f32/i64 little-endian).
 pub fn to_safetensors_bytes(tensors: &[SyntheticTensor]) -> Result<Vec<u8>> {
-    safetensors::serialize(tensors.iter().map(|t| (t.key.as_str(), t)), None::<HashMap<String, String>>)
-        .map_err(|e| Error::WriteWeights {
-            path: "<memory>".into(),
-            reason: e.to_string(),
-        })
+    safetensors::serialize(
+        tensors.iter().map(|t| (t.key.as_str(), t)),
+        None::<HashMap<String, String>>,
+    )
+    .map_err(|e| Error::WriteWeights {
+        path: "<memory>".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Writes a state dict as a `.safetensors` file (torchvision naming, f32/i64 little-endian).
@@ -298,16 +303,33 @@ mod tests {
             ParamRule::for_key("layer1.0.conv1.weight", &[64, 64, 1, 1]).unwrap(),
             ParamRule::Weight { fan_in: 64 }
         );
-        assert_eq!(ParamRule::for_key("fc.weight", &[10, 32]).unwrap(), ParamRule::Weight { fan_in: 32 });
-        assert_eq!(ParamRule::for_key("bn1.weight", &[64]).unwrap(), ParamRule::NormWeight);
-        assert_eq!(ParamRule::for_key("fc.bias", &[10]).unwrap(), ParamRule::Bias);
-        assert_eq!(ParamRule::for_key("bn1.running_var", &[8]).unwrap(), ParamRule::RunningVar);
+        assert_eq!(
+            ParamRule::for_key("fc.weight", &[10, 32]).unwrap(),
+            ParamRule::Weight { fan_in: 32 }
+        );
+        assert_eq!(
+            ParamRule::for_key("bn1.weight", &[64]).unwrap(),
+            ParamRule::NormWeight
+        );
+        assert_eq!(
+            ParamRule::for_key("fc.bias", &[10]).unwrap(),
+            ParamRule::Bias
+        );
+        assert_eq!(
+            ParamRule::for_key("bn1.running_var", &[8]).unwrap(),
+            ParamRule::RunningVar
+        );
         assert_eq!(
             ParamRule::for_key("bn1.num_batches_tracked", &[]).unwrap(),
             ParamRule::NumBatchesTracked
         );
-        let err = ParamRule::for_key("attn.in_proj", &[3, 3]).unwrap_err().to_string();
-        assert!(err.contains("attn.in_proj") && err.contains("[3, 3]"), "{err}");
+        let err = ParamRule::for_key("attn.in_proj", &[3, 3])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("attn.in_proj") && err.contains("[3, 3]"),
+            "{err}"
+        );
         assert!(ParamRule::for_key("fc.bias", &[2, 2]).is_err());
         assert!(matches!(
             ParamRule::for_key("conv.weight", &[4, 0, 3, 3]),
@@ -318,12 +340,20 @@ mod tests {
     #[test]
     fn values_stay_in_their_ranges() {
         let var = synthetic_tensor("bn.running_var", &[4096]).unwrap();
-        let SyntheticValues::F32(v) = &var.values else { panic!("f32 expected") };
+        let SyntheticValues::F32(v) = &var.values else {
+            panic!("f32 expected")
+        };
         assert!(v.iter().all(|&x| (0.5..=1.5).contains(&x)));
-        let spread = v.iter().cloned().fold(f32::MIN, f32::max) - v.iter().cloned().fold(f32::MAX, f32::min);
-        assert!(spread > 0.99, "running_var should fill [0.5, 1.5), spread {spread}");
+        let spread =
+            v.iter().cloned().fold(f32::MIN, f32::max) - v.iter().cloned().fold(f32::MAX, f32::min);
+        assert!(
+            spread > 0.99,
+            "running_var should fill [0.5, 1.5), spread {spread}"
+        );
         let w = synthetic_tensor("conv.weight", &[16, 4, 3, 3]).unwrap();
-        let SyntheticValues::F32(w) = &w.values else { panic!("f32 expected") };
+        let SyntheticValues::F32(w) = &w.values else {
+            panic!("f32 expected")
+        };
         let bound = (2.0 / 36f64.sqrt()) as f32;
         assert!(w.iter().all(|x| x.abs() <= bound));
         let mean = w.iter().map(|&x| f64::from(x)).sum::<f64>() / w.len() as f64;
@@ -377,26 +407,60 @@ mod python_cross_check {
         assert!(entries.len() >= 8);
         for e in entries {
             let key = e["key"].as_str().unwrap();
-            let shape: Vec<usize> = e["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let shape: Vec<usize> = e["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
             let t = synthetic_tensor(key, &shape).unwrap();
-            let first: Vec<u64> = e["first_bits"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+            let first: Vec<u64> = e["first_bits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_u64().unwrap())
+                .collect();
             let ours: Vec<u64> = match &t.values {
-                SyntheticValues::F32(v) => v.iter().take(8).map(|x| u64::from(x.to_bits())).collect(),
+                SyntheticValues::F32(v) => {
+                    v.iter().take(8).map(|x| u64::from(x.to_bits())).collect()
+                }
                 SyntheticValues::I64(v) => v.iter().take(8).map(|x| *x as u64).collect(),
             };
             assert_eq!(ours, first, "first values of `{key}`");
             assert_eq!(t.checksum(), hex(&e["checksum"]), "checksum of `{key}`");
         }
         let img = &doc["images"];
-        let shape: Vec<usize> = img["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> = img["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
         let ours = synthetic_images([shape[0], shape[1], shape[2], shape[3]]);
-        let first: Vec<u32> = img["first_bits"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u32).collect();
-        assert_eq!(ours.iter().take(8).map(|x| x.to_bits()).collect::<Vec<_>>(), first);
+        let first: Vec<u32> = img["first_bits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            ours.iter().take(8).map(|x| x.to_bits()).collect::<Vec<_>>(),
+            first
+        );
         assert_eq!(checksum_f32(&ours), hex(&img["checksum"]));
-        let units: Vec<u64> = doc["unit"]["first_f64_bits"].as_array().unwrap().iter().map(hex).collect();
+        let units: Vec<u64> = doc["unit"]["first_f64_bits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(hex)
+            .collect();
         assert_eq!(units.len(), 4);
         for (i, u) in units.iter().enumerate() {
-            assert_eq!(unit(INPUT_KEY, i as u64).to_bits(), *u, "unit(\"input\", {i})");
+            assert_eq!(
+                unit(INPUT_KEY, i as u64).to_bits(),
+                *u,
+                "unit(\"input\", {i})"
+            );
         }
     }
 }

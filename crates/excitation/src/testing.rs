@@ -1,6 +1,6 @@
 //! Seeded helpers shared by the unit tests (compiled for tests only).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -27,7 +27,10 @@ pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
 pub(crate) fn fill<M: Classifier>(model: &mut M, seed: u64) {
     let mut sd = state_dict(model).expect("state dict");
     for (k, t) in sd.iter_mut().enumerate() {
-        let u = values(t.values.len(), seed.wrapping_mul(1000).wrapping_add(k as u64));
+        let u = values(
+            t.values.len(),
+            seed.wrapping_mul(1000).wrapping_add(k as u64),
+        );
         let fan_in: usize = t.shape.iter().skip(1).product::<usize>().max(1);
         let he = (6.0 / fan_in as f32).sqrt();
         // 1-D `weight`s are BatchNorm scales in these models (conv/linear weights are ≥ 2-D).
@@ -58,11 +61,36 @@ pub(crate) fn images(batch: usize, h: usize, w: usize, seed: u64, device: &Devic
     Tensor::from_data(TensorData::new(v, [batch, 3, h, w]), device)
 }
 
-/// A fresh path in the temporary directory, unique per process and name.
-pub(crate) fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("excitation-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
+/// A path `name` inside a fresh temporary folder; the folder and everything in it are
+/// removed when the guard is dropped. Derefs to the path.
+pub(crate) struct TempPath {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TempPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A fresh path named `name` in its own temporary folder (nothing is created at the path).
+pub(crate) fn temp_path(name: &str) -> TempPath {
+    let dir = tempfile::Builder::new()
+        .prefix("excitation-tests-")
+        .tempdir()
+        .expect("temp dir");
+    TempPath {
+        path: dir.path().join(name),
+        _dir: dir,
+    }
 }
 
 /// Max |a − b| / max(1, max |b|).

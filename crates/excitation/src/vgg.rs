@@ -30,7 +30,21 @@ pub enum VggItem {
 /// torchvision's configuration "A" (VGG11).
 pub fn cfg_a() -> Vec<VggItem> {
     use VggItem::{Conv as C, MaxPool as M};
-    vec![C(64), M, C(128), M, C(256), C(256), M, C(512), C(512), M, C(512), C(512), M]
+    vec![
+        C(64),
+        M,
+        C(128),
+        M,
+        C(256),
+        C(256),
+        M,
+        C(512),
+        C(512),
+        M,
+        C(512),
+        C(512),
+        M,
+    ]
 }
 
 /// torchvision's `VGG(make_layers(cfg, batch_norm), num_classes)`.
@@ -268,8 +282,15 @@ mod tests {
         assert_eq!(keys.len(), 16 + 32 + 6);
         let convs = [0, 4, 8, 11, 15, 18, 22, 25];
         for (i, c) in convs.iter().enumerate() {
-            assert!(keys.contains_key(&format!("features.{c}.weight")), "conv {i} at {c}");
-            assert!(keys.contains_key(&format!("features.{}.running_mean", c + 1)), "bn at {}", c + 1);
+            assert!(
+                keys.contains_key(&format!("features.{c}.weight")),
+                "conv {i} at {c}"
+            );
+            assert!(
+                keys.contains_key(&format!("features.{}.running_mean", c + 1)),
+                "bn at {}",
+                c + 1
+            );
         }
         assert_eq!(keys["features.0.weight"], vec![64, 3, 3, 3]);
         assert_eq!(keys["features.25.weight"], vec![512, 512, 3, 3]);
@@ -280,7 +301,10 @@ mod tests {
         // Gated: 8 ReLUs and 5 pools in features, 2 ReLUs in the classifier.
         let names: Vec<String> = m.gradient_modes().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names.len(), 15);
-        assert_eq!(&names[..4], ["features.2", "features.3", "features.6", "features.7"]);
+        assert_eq!(
+            &names[..4],
+            ["features.2", "features.3", "features.6", "features.7"]
+        );
         assert_eq!(&names[13..], ["classifier.1", "classifier.4"]);
         assert_eq!(m.min_input_size(), 32);
     }
@@ -288,10 +312,16 @@ mod tests {
     #[test]
     fn vgg11_without_bn_numbers_features_like_torchvision() {
         let dev = BackendKind::Flex.device();
-        let m = VggConfig::vgg11().with_classifier(8, 1).init(&dev, GradientMode::Vanilla).unwrap();
+        let m = VggConfig::vgg11()
+            .with_classifier(8, 1)
+            .init(&dev, GradientMode::Vanilla)
+            .unwrap();
         let keys = expected_shapes(&m);
         for c in [0, 3, 6, 8, 11, 13, 16, 18] {
-            assert!(keys.contains_key(&format!("features.{c}.bias")), "conv at {c}");
+            assert!(
+                keys.contains_key(&format!("features.{c}.bias")),
+                "conv at {c}"
+            );
         }
         assert_eq!(keys.len(), 16 + 6);
     }
@@ -300,12 +330,17 @@ mod tests {
     fn tiny_forward_shapes() {
         let dev = BackendKind::Flex.device();
         for bn in [false, true] {
-            let mut m = VggConfig::tiny(bn).init(&dev, GradientMode::paper()).unwrap();
+            let mut m = VggConfig::tiny(bn)
+                .init(&dev, GradientMode::paper())
+                .unwrap();
             fill(&mut m, 5);
             let y = m.forward(images(3, 16, 24, 1, &dev));
             assert_eq!(y.dims(), [3, 10]);
             assert!(tensor_to_vec(y).unwrap().iter().all(|v| v.is_finite()));
-            assert!(m.check_images([1, 3, 7, 16]).is_err(), "8 is the minimum side");
+            assert!(
+                m.check_images([1, 3, 7, 16]).is_err(),
+                "8 is the minimum side"
+            );
         }
     }
 }

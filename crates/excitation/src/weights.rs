@@ -112,12 +112,16 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, PackTensor>> {
     let tensors = match detect_format(path)? {
         WeightFormat::PyTorch => {
             let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
-            let all = store.get_all_tensors().map_err(|e| corrupt(e.to_string()))?;
+            let all = store
+                .get_all_tensors()
+                .map_err(|e| corrupt(e.to_string()))?;
             all.clone()
         }
         WeightFormat::Safetensors => {
             let mut store = SafetensorsStore::from_file(path).map_indices_contiguous(false);
-            let all = store.get_all_tensors().map_err(|e| corrupt(e.to_string()))?;
+            let all = store
+                .get_all_tensors()
+                .map_err(|e| corrupt(e.to_string()))?;
             all.clone()
         }
     };
@@ -155,9 +159,13 @@ pub fn state_dict<M: Classifier>(model: &M) -> Result<Vec<NamedTensor>> {
                 .into_bytes()
                 .map_err(|e| Error::TensorRead(format!("`{name}`: {e:?}")))?;
             let data = TensorData::from_bytes(bytes, shape.clone(), dtype);
-            let values = if dtype == DType::F32 { data } else { data.convert::<f32>() }
-                .try_to_vec::<f32>()
-                .map_err(|e| Error::TensorRead(format!("`{name}`: {e:?}")))?;
+            let values = if dtype == DType::F32 {
+                data
+            } else {
+                data.convert::<f32>()
+            }
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::TensorRead(format!("`{name}`: {e:?}")))?;
             Ok(NamedTensor {
                 name,
                 shape,
@@ -197,7 +205,13 @@ pub fn load_state_dict<M: Classifier>(model: &mut M, tensors: &[NamedTensor]) ->
             });
         }
         let data = TensorData::new(t.values.clone(), t.shape.clone());
-        let pack = PackTensor::new(t.name.clone(), DType::F32, t.shape.clone(), None, data.into_bytes());
+        let pack = PackTensor::new(
+            t.name.clone(),
+            DType::F32,
+            t.shape.clone(),
+            None,
+            data.into_bytes(),
+        );
         map.insert(t.name.clone(), pack);
     }
     apply_checked(model, map, Path::new("<memory>"))
@@ -265,10 +279,11 @@ fn apply_checked<M: Classifier>(
             t.name = burn_name;
             t
         } else {
-            let (_, dtype, shape, _, bytes) = t.into_parts().map_err(|e| Error::CorruptCheckpoint {
-                path: path.to_path_buf(),
-                reason: format!("`{key}`: {e:?}"),
-            })?;
+            let (_, dtype, shape, _, bytes) =
+                t.into_parts().map_err(|e| Error::CorruptCheckpoint {
+                    path: path.to_path_buf(),
+                    reason: format!("`{key}`: {e:?}"),
+                })?;
             let data = TensorData::from_bytes(bytes, shape.clone(), dtype).convert::<f32>();
             PackTensor::new(burn_name, DType::F32, shape, None, data.into_bytes())
         };
@@ -401,7 +416,7 @@ mod tests {
     use crate::densenet::DenseNetConfig;
     use crate::gate::GradientMode;
     use crate::resnet::{BlockKind, ResNetConfig};
-    use crate::testing::{fill, images, temp_path};
+    use crate::testing::{fill, images, temp_path, TempPath};
     use crate::vgg::VggConfig;
 
     fn tiny_resnet() -> crate::resnet::ResNet {
@@ -434,20 +449,36 @@ mod tests {
         let v = GradientMode::Vanilla;
         for block in [BlockKind::Basic, BlockKind::Bottleneck] {
             let c = ResNetConfig::tiny(block);
-            round_trip(c.init(&dev, v).unwrap(), c.init(&dev, v).unwrap(), &format!("resnet-{block:?}.safetensors"));
+            round_trip(
+                c.init(&dev, v).unwrap(),
+                c.init(&dev, v).unwrap(),
+                &format!("resnet-{block:?}.safetensors"),
+            );
         }
         for bn in [false, true] {
             let c = VggConfig::tiny(bn);
-            round_trip(c.init(&dev, v).unwrap(), c.init(&dev, v).unwrap(), &format!("vgg-{bn}.safetensors"));
+            round_trip(
+                c.init(&dev, v).unwrap(),
+                c.init(&dev, v).unwrap(),
+                &format!("vgg-{bn}.safetensors"),
+            );
         }
         let c = DenseNetConfig::tiny();
-        round_trip(c.init(&dev, v).unwrap(), c.init(&dev, v).unwrap(), "densenet.safetensors");
+        round_trip(
+            c.init(&dev, v).unwrap(),
+            c.init(&dev, v).unwrap(),
+            "densenet.safetensors",
+        );
     }
 
     #[test]
     fn loading_changes_the_model_and_keeps_it_frozen() {
         let ad = BackendKind::Flex.autodiff_device();
-        let init = || ResNetConfig::tiny(BlockKind::Basic).init(&ad, GradientMode::Vanilla).unwrap();
+        let init = || {
+            ResNetConfig::tiny(BlockKind::Basic)
+                .init(&ad, GradientMode::Vanilla)
+                .unwrap()
+        };
         let mut a = init();
         fill(&mut a, 1);
         let mut b = init();
@@ -457,16 +488,29 @@ mod tests {
         save_safetensors(&a, &path, SaveOptions::default()).unwrap();
         load_weights(&mut b, &path).unwrap();
         assert_eq!(logits(&a), logits(&b));
-        assert!(!b.bn1.training.is_enabled(), "BatchNorm must stay in eval mode");
-        assert!(!b.conv1.weight.val().is_require_grad(), "parameters must stay frozen");
+        assert!(
+            !b.bn1.training.is_enabled(),
+            "BatchNorm must stay in eval mode"
+        );
+        assert!(
+            !b.conv1.weight.val().is_require_grad(),
+            "parameters must stay frozen"
+        );
         // The check above can fail: an unfrozen copy does require gradients.
         let u = burn::module::Module::unfreeze(b.clone());
         assert!(u.conv1.weight.val().is_require_grad() && u.bn1.training.is_enabled());
     }
 
-    fn write_named(tensors: &[NamedTensor], name: &str, nbt: bool) -> PathBuf {
+    fn write_named(tensors: &[NamedTensor], name: &str, nbt: bool) -> TempPath {
         let path = temp_path(name);
-        write_safetensors(tensors, &path, SaveOptions { num_batches_tracked: nbt }).unwrap();
+        write_safetensors(
+            tensors,
+            &path,
+            SaveOptions {
+                num_batches_tracked: nbt,
+            },
+        )
+        .unwrap();
         path
     }
 
@@ -484,26 +528,47 @@ mod tests {
         let sd = state_dict(&a).unwrap();
 
         // Missing.
-        let removed = sd.iter().find(|t| t.name == "layer2.0.downsample.1.running_var").unwrap().clone();
-        let less: Vec<_> = sd.iter().filter(|t| t.name != removed.name).cloned().collect();
+        let removed = sd
+            .iter()
+            .find(|t| t.name == "layer2.0.downsample.1.running_var")
+            .unwrap()
+            .clone();
+        let less: Vec<_> = sd
+            .iter()
+            .filter(|t| t.name != removed.name)
+            .cloned()
+            .collect();
         let path = write_named(&less, "missing.safetensors", true);
         let err = load_weights(&mut tiny_resnet(), &path).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("layer2.0.downsample.1.running_var") && msg.contains("missing"), "{msg}");
+        assert!(
+            msg.contains("layer2.0.downsample.1.running_var") && msg.contains("missing"),
+            "{msg}"
+        );
         assert_eq!(
             mismatch_problems(err),
-            vec![WeightProblem::Missing { key: removed.name.clone(), expected: removed.shape.clone() }]
+            vec![WeightProblem::Missing {
+                key: removed.name.clone(),
+                expected: removed.shape.clone()
+            }]
         );
 
         // Unexpected.
         let mut more = sd.clone();
-        more.push(NamedTensor { name: "layer9.0.conv1.weight".into(), shape: vec![2, 2], values: vec![0.0; 4] });
+        more.push(NamedTensor {
+            name: "layer9.0.conv1.weight".into(),
+            shape: vec![2, 2],
+            values: vec![0.0; 4],
+        });
         let path = write_named(&more, "unexpected.safetensors", true);
         let err = load_weights(&mut tiny_resnet(), &path).unwrap_err();
         assert!(err.to_string().contains("layer9.0.conv1.weight"), "{err}");
         assert_eq!(
             mismatch_problems(err),
-            vec![WeightProblem::Unexpected { key: "layer9.0.conv1.weight".into(), found: vec![2, 2] }]
+            vec![WeightProblem::Unexpected {
+                key: "layer9.0.conv1.weight".into(),
+                found: vec![2, 2]
+            }]
         );
 
         // Mis-shaped: fc.weight given transposed.
@@ -514,7 +579,14 @@ mod tests {
         let path = write_named(&bad, "shape.safetensors", true);
         let err = load_weights(&mut tiny_resnet(), &path).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&format!("`fc.weight` has shape {:?}, expected {:?}", [expected[1], expected[0]], expected)), "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "`fc.weight` has shape {:?}, expected {:?}",
+                [expected[1], expected[0]],
+                expected
+            )),
+            "{msg}"
+        );
 
         // num_batches_tracked may be present or absent.
         let path = write_named(&sd, "no-nbt.safetensors", false);
@@ -528,12 +600,20 @@ mod tests {
         let path = temp_path("family.safetensors");
         save_safetensors(&a, &path, SaveOptions::default()).unwrap();
         let dev = BackendKind::Flex.device();
-        let mut vgg = VggConfig::tiny(true).init(&dev, GradientMode::Vanilla).unwrap();
+        let mut vgg = VggConfig::tiny(true)
+            .init(&dev, GradientMode::Vanilla)
+            .unwrap();
         let problems = mismatch_problems(load_weights(&mut vgg, &path).unwrap_err());
         let n_expected = expected_shapes(&vgg).len();
         let n_file = state_dict(&a).unwrap().len();
-        let missing = problems.iter().filter(|p| matches!(p, WeightProblem::Missing { .. })).count();
-        let unexpected = problems.iter().filter(|p| matches!(p, WeightProblem::Unexpected { .. })).count();
+        let missing = problems
+            .iter()
+            .filter(|p| matches!(p, WeightProblem::Missing { .. }))
+            .count();
+        let unexpected = problems
+            .iter()
+            .filter(|p| matches!(p, WeightProblem::Unexpected { .. }))
+            .count();
         assert_eq!((missing, unexpected), (n_expected, n_file));
     }
 
@@ -546,7 +626,10 @@ mod tests {
         let empty = temp_path("empty.pth");
         std::fs::write(&empty, b"").unwrap();
         let err = load_weights(&mut tiny_resnet(), &empty).unwrap_err();
-        assert!(matches!(err, Error::NotACheckpoint { .. }) && err.to_string().contains("empty"), "{err}");
+        assert!(
+            matches!(err, Error::NotACheckpoint { .. }) && err.to_string().contains("empty"),
+            "{err}"
+        );
         let err = load_weights(&mut tiny_resnet(), temp_path("does-not-exist.pth")).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err}");
 
@@ -557,11 +640,17 @@ mod tests {
         let bytes = std::fs::read(&good).unwrap();
         // Cut in the data section, then inside the header.
         let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        for (name, cut) in [("cut-data.safetensors", bytes.len() - 100), ("cut-header.safetensors", 8 + header / 2)] {
+        for (name, cut) in [
+            ("cut-data.safetensors", bytes.len() - 100),
+            ("cut-header.safetensors", 8 + header / 2),
+        ] {
             let p = temp_path(name);
             std::fs::write(&p, &bytes[..cut]).unwrap();
             let err = load_weights(&mut tiny_resnet(), &p).unwrap_err();
-            assert!(matches!(err, Error::CorruptCheckpoint { .. }), "{name}: {err}");
+            assert!(
+                matches!(err, Error::CorruptCheckpoint { .. }),
+                "{name}: {err}"
+            );
         }
         // Looks like a ZIP (a .pth) but is not one.
         let p = temp_path("fake.pth");
@@ -580,7 +669,12 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|mut t| {
-                for (new, old) in [("norm1.", "norm.1."), ("norm2.", "norm.2."), ("conv1.", "conv.1."), ("conv2.", "conv.2.")] {
+                for (new, old) in [
+                    ("norm1.", "norm.1."),
+                    ("norm2.", "norm.2."),
+                    ("conv1.", "conv.1."),
+                    ("conv2.", "conv.2."),
+                ] {
                     if t.name.contains("denselayer") {
                         t.name = t.name.replace(new, old);
                     }
@@ -588,7 +682,9 @@ mod tests {
                 t
             })
             .collect();
-        assert!(legacy.iter().any(|t| t.name == "features.denseblock1.denselayer1.norm.1.weight"));
+        assert!(legacy
+            .iter()
+            .any(|t| t.name == "features.denseblock1.denselayer1.norm.1.weight"));
         let path = write_named(&legacy, "legacy.safetensors", true);
         let mut b = cfg.init(&dev, GradientMode::Vanilla).unwrap();
         load_weights(&mut b, &path).unwrap();
@@ -603,11 +699,25 @@ mod tests {
         let sd = state_dict(&a).unwrap();
         let bufs: Vec<(String, Vec<usize>, Vec<u8>)> = sd
             .iter()
-            .map(|t| (t.name.clone(), t.shape.clone(), t.values.iter().flat_map(|v| (*v as f64).to_le_bytes()).collect()))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.shape.clone(),
+                    t.values
+                        .iter()
+                        .flat_map(|v| (*v as f64).to_le_bytes())
+                        .collect(),
+                )
+            })
             .collect();
         let views: Vec<_> = bufs
             .iter()
-            .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F64, s.clone(), b).unwrap()))
+            .map(|(n, s, b)| {
+                (
+                    n.clone(),
+                    TensorView::new(Dtype::F64, s.clone(), b).unwrap(),
+                )
+            })
             .collect();
         let path = temp_path("f64.safetensors");
         safetensors::serialize_to_file(views, None, &path).unwrap();
@@ -625,25 +735,34 @@ mod tests {
         let dev = BackendKind::Flex.device();
         let load = |file: &str| {
             let path = dir.join(file);
-            let mut m = DenseNetConfig::tiny().init(&dev, GradientMode::Vanilla).unwrap();
+            let mut m = DenseNetConfig::tiny()
+                .init(&dev, GradientMode::Vanilla)
+                .unwrap();
             load_weights(&mut m, &path).unwrap_or_else(|e| panic!("{file}: {e}"));
             (m.clone(), state_dict(&m).unwrap())
         };
-        assert_eq!(detect_format(&dir.join("densenet_tiny.pth")).unwrap(), WeightFormat::PyTorch);
+        assert_eq!(
+            detect_format(&dir.join("densenet_tiny.pth")).unwrap(),
+            WeightFormat::PyTorch
+        );
         let (m, reference) = load("densenet_tiny.safetensors");
         let (_, zip) = load("densenet_tiny.pth");
         let (_, pickle) = load("densenet_tiny_legacy_pickle.pth");
         assert_eq!(zip, reference);
         assert_eq!(pickle, reference);
         // Values really came from the file: a fresh model differs.
-        let fresh = DenseNetConfig::tiny().init(&dev, GradientMode::Vanilla).unwrap();
+        let fresh = DenseNetConfig::tiny()
+            .init(&dev, GradientMode::Vanilla)
+            .unwrap();
         assert_ne!(state_dict(&fresh).unwrap(), reference);
         assert!(logits(&m).iter().all(|v| v.is_finite()));
         // A truncated .pth is a clear error.
         let bytes = std::fs::read(dir.join("densenet_tiny.pth")).unwrap();
         let cut = temp_path("cut.pth");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-        let mut m2 = DenseNetConfig::tiny().init(&dev, GradientMode::Vanilla).unwrap();
+        let mut m2 = DenseNetConfig::tiny()
+            .init(&dev, GradientMode::Vanilla)
+            .unwrap();
         let err = load_weights(&mut m2, &cut).unwrap_err();
         assert!(matches!(err, Error::CorruptCheckpoint { .. }), "{err}");
     }

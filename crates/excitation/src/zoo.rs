@@ -25,7 +25,11 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// All three, in the paper's order.
-    pub const ALL: [ModelKind; 3] = [ModelKind::ResNet50, ModelKind::Vgg11Bn, ModelKind::DenseNet121];
+    pub const ALL: [ModelKind; 3] = [
+        ModelKind::ResNet50,
+        ModelKind::Vgg11Bn,
+        ModelKind::DenseNet121,
+    ];
 
     /// torchvision's name: `resnet50`, `vgg11_bn`, `densenet121`.
     pub fn name(self) -> &'static str {
@@ -39,11 +43,14 @@ impl ModelKind {
     /// Parses a torchvision name (case-insensitive; `-` for `_` accepted).
     pub fn parse(name: &str) -> Result<Self> {
         let n = name.to_ascii_lowercase().replace('-', "_");
-        Self::ALL.into_iter().find(|k| k.name() == n).ok_or_else(|| Error::UnknownName {
-            what: "model",
-            name: name.to_string(),
-            expected: "resnet50, vgg11_bn, densenet121".into(),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == n)
+            .ok_or_else(|| Error::UnknownName {
+                what: "model",
+                name: name.to_string(),
+                expected: "resnet50, vgg11_bn, densenet121".into(),
+            })
     }
 
     /// File name of torchvision's `IMAGENET1K_V1` weights.
@@ -57,7 +64,10 @@ impl ModelKind {
 
     /// Download URL of torchvision's `IMAGENET1K_V1` weights.
     pub fn weights_url(self) -> String {
-        format!("https://download.pytorch.org/models/{}", self.weights_file())
+        format!(
+            "https://download.pytorch.org/models/{}",
+            self.weights_file()
+        )
     }
 
     /// Builds the model (eval mode, frozen, parameters not yet loaded).
@@ -147,7 +157,9 @@ mod tests {
     fn names_and_urls() {
         for k in ModelKind::ALL {
             assert_eq!(ModelKind::parse(k.name()).unwrap(), k);
-            assert!(k.weights_url().starts_with("https://download.pytorch.org/models/"));
+            assert!(k
+                .weights_url()
+                .starts_with("https://download.pytorch.org/models/"));
         }
         assert_eq!(ModelKind::parse("VGG11-BN").unwrap(), ModelKind::Vgg11Bn);
         assert!(ModelKind::parse("resnet18").is_err());
@@ -157,15 +169,24 @@ mod tests {
     #[test]
     fn wrapper_keys_and_values_are_the_inner_models() {
         let dev = BackendKind::Flex.device();
-        let mut inner = DenseNetConfig::tiny().init(&dev, GradientMode::Vanilla).unwrap();
+        let mut inner = DenseNetConfig::tiny()
+            .init(&dev, GradientMode::Vanilla)
+            .unwrap();
         fill(&mut inner, 8);
         let path = temp_path("any.safetensors");
         save_safetensors(&inner, &path, SaveOptions::default()).unwrap();
-        let mut any = AnyModel::DenseNet(DenseNetConfig::tiny().init(&dev, GradientMode::Vanilla).unwrap());
+        let mut any = AnyModel::DenseNet(
+            DenseNetConfig::tiny()
+                .init(&dev, GradientMode::Vanilla)
+                .unwrap(),
+        );
         assert_eq!(expected_shapes(&any), expected_shapes(&inner));
         load_weights(&mut any, &path).unwrap();
         let x = images(1, 16, 16, 2, &dev);
-        assert_eq!(tensor_to_vec(any.forward(x.clone())).unwrap(), tensor_to_vec(inner.forward(x)).unwrap());
+        assert_eq!(
+            tensor_to_vec(any.forward(x.clone())).unwrap(),
+            tensor_to_vec(inner.forward(x)).unwrap()
+        );
         assert_eq!(any.gradient_modes().len(), inner.gradient_modes().len());
     }
 }

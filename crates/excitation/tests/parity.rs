@@ -37,7 +37,10 @@ const GRAD_TOL: f64 = 1e-3;
 
 fn to_tensor(a: &Array, device: &Device) -> Tensor<4> {
     let s = &a.shape;
-    Tensor::from_data(TensorData::new(a.data.clone(), [s[0], s[1], s[2], s[3]]), device)
+    Tensor::from_data(
+        TensorData::new(a.data.clone(), [s[0], s[1], s[2], s[3]]),
+        device,
+    )
 }
 
 fn vec4(t: Tensor<4>) -> Vec<f32> {
@@ -50,13 +53,27 @@ fn resnet_config(c: &Value) -> ResNetConfig {
         "basic" => BlockKind::Basic,
         other => panic!("unknown block {other}"),
     };
-    let layers: Vec<usize> = c["layers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-    let widths: Vec<usize> = c["widths"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let layers: Vec<usize> = c["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let widths: Vec<usize> = c["widths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
     for (i, w) in widths.iter().enumerate() {
         assert_eq!(*w, widths[0] << i, "ResNet widths must double per stage");
     }
-    ResNetConfig::new(block, [layers[0], layers[1], layers[2], layers[3]], c["num_classes"].as_u64().unwrap() as usize)
-        .with_base_width(widths[0])
+    ResNetConfig::new(
+        block,
+        [layers[0], layers[1], layers[2], layers[3]],
+        c["num_classes"].as_u64().unwrap() as usize,
+    )
+    .with_base_width(widths[0])
 }
 
 fn vgg_config(c: &Value) -> VggConfig {
@@ -69,14 +86,32 @@ fn vgg_config(c: &Value) -> VggConfig {
             v => VggItem::Conv(v.as_u64().unwrap() as usize),
         })
         .collect();
-    VggConfig::new(cfg, c["batch_norm"].as_bool().unwrap(), c["num_classes"].as_u64().unwrap() as usize)
-        .with_classifier(c["hidden"].as_u64().unwrap() as usize, c["pooled"].as_u64().unwrap() as usize)
+    VggConfig::new(
+        cfg,
+        c["batch_norm"].as_bool().unwrap(),
+        c["num_classes"].as_u64().unwrap() as usize,
+    )
+    .with_classifier(
+        c["hidden"].as_u64().unwrap() as usize,
+        c["pooled"].as_u64().unwrap() as usize,
+    )
 }
 
 fn densenet_config(c: &Value) -> DenseNetConfig {
     let u = |k: &str| c[k].as_u64().unwrap() as usize;
-    let blocks = c["block_config"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-    DenseNetConfig::new(u("growth_rate"), blocks, u("num_init_features"), u("bn_size"), u("num_classes"))
+    let blocks = c["block_config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    DenseNetConfig::new(
+        u("growth_rate"),
+        blocks,
+        u("num_init_features"),
+        u("bn_size"),
+        u("num_classes"),
+    )
 }
 
 /// Which parts of a fixture to check.
@@ -100,11 +135,18 @@ fn report(fx: &Fixture, what: &str, err: f64, tol: f64) {
 
 /// Like [`report`], naming the alternative references used (see [`Fixture::closest_reference`]).
 fn report_with(fx: &Fixture, what: &str, err: f64, tol: f64, alternatives: &[String]) {
-    eprintln!("{:<18} {:<34} rel err {err:.2e} (tol {tol:.0e})", fx.name, what);
+    eprintln!(
+        "{:<18} {:<34} rel err {err:.2e} (tol {tol:.0e})",
+        fx.name, what
+    );
     for a in alternatives {
         eprintln!("{:<18}   against the alternative for {a}", "");
     }
-    assert!(err.is_finite() && err <= tol, "{}: {what}: relative error {err:.3e} > {tol:.0e}", fx.name);
+    assert!(
+        err.is_finite() && err <= tol,
+        "{}: {what}: relative error {err:.3e} > {tol:.0e}",
+        fx.name
+    );
 }
 
 /// Runs every comparison of `check` for a model whose weights are already loaded.
@@ -120,25 +162,54 @@ fn check_outputs<M: Classifier>(fx: &Fixture, model: &M, check: &Check) {
 
     if check.logits {
         let logits = tensor_to_vec(model.forward(x.clone())).unwrap();
-        report(fx, &tag("logits"), rel_err(&logits, &fx.tensor("logits").data), LOGITS_TOL);
+        report(
+            fx,
+            &tag("logits"),
+            rel_err(&logits, &fx.tensor("logits").data),
+            LOGITS_TOL,
+        );
         if fx.has("logits_224") {
             let x224 = excitation::synthetic::synthetic_images([1, 3, 224, 224]);
             let x224 = Tensor::from_data(TensorData::new(x224, [1, 3, 224, 224]), &plain);
             let l = tensor_to_vec(model.forward(x224)).unwrap();
-            report(fx, &tag("logits 224x224"), rel_err(&l, &fx.tensor("logits_224").data), LOGITS_TOL);
+            report(
+                fx,
+                &tag("logits 224x224"),
+                rel_err(&l, &fx.tensor("logits_224").data),
+                LOGITS_TOL,
+            );
         }
     }
     if check.vanilla {
-        let g = vec4(vanilla_gradient(model, x.clone(), &rows, batch, &ad).unwrap().gradients);
+        let g = vec4(
+            vanilla_gradient(model, x.clone(), &rows, batch, &ad)
+                .unwrap()
+                .gradients,
+        );
         let (want, used) = fx.closest_reference("vanilla_grad", &g);
-        report_with(fx, &tag("vanilla gradient"), rel_err(&g, &want), GRAD_TOL, &used);
+        report_with(
+            fx,
+            &tag("vanilla gradient"),
+            rel_err(&g, &want),
+            GRAD_TOL,
+            &used,
+        );
     }
-    let temperatures = if check.excitation { fx.temperatures() } else { Vec::new() };
+    let temperatures = if check.excitation {
+        fx.temperatures()
+    } else {
+        Vec::new()
+    };
     for (j, t) in temperatures.into_iter().enumerate() {
         let mode = GradientMode::excitation(Sigma::Sigmoid, t).unwrap();
         let p = excitation_pullback(model, mode, x.clone(), &rows, batch, &ad).unwrap();
         let want = fx.tensor(&format!("{}pullback/{j}", check.prefix));
-        report(fx, &tag(&format!("pullback T={t}")), rel_err(&vec4(p.gradients), &want.data), GRAD_TOL);
+        report(
+            fx,
+            &tag(&format!("pullback T={t}")),
+            rel_err(&vec4(p.gradients), &want.data),
+            GRAD_TOL,
+        );
     }
     for which in check.ascents {
         let params = fx.ascent(which);
@@ -151,7 +222,10 @@ fn check_outputs<M: Classifier>(fx: &Fixture, model: &M, check: &Check) {
         };
         let mut modes = Vec::new();
         if check.excitation {
-            modes.push(("excitation", GradientMode::excitation(Sigma::Sigmoid, params.temperature).unwrap()));
+            modes.push((
+                "excitation",
+                GradientMode::excitation(Sigma::Sigmoid, params.temperature).unwrap(),
+            ));
         }
         if check.vanilla {
             modes.push(("vanilla", GradientMode::Vanilla));
@@ -161,16 +235,41 @@ fn check_outputs<M: Classifier>(fx: &Fixture, model: &M, check: &Check) {
             m.set_gradient_mode(mode).unwrap();
             let mut prev = input.clone();
             for k in 1..=params.steps {
-                let key = format!("{}{which}/{name}/{k}", if name == "excitation" { check.prefix } else { "" });
+                let key = format!(
+                    "{}{which}/{name}/{k}",
+                    if name == "excitation" {
+                        check.prefix
+                    } else {
+                        ""
+                    }
+                );
                 let want = fx.tensor(&key);
-                let (next, _) =
-                    ascent_step(&m, x.clone(), to_tensor(&prev, &plain), &targets, &config, &ad).unwrap();
+                let (next, _) = ascent_step(
+                    &m,
+                    x.clone(),
+                    to_tensor(&prev, &plain),
+                    &targets,
+                    &config,
+                    &ad,
+                )
+                .unwrap();
                 let next = vec4(next);
                 // Vanilla steps may match an alternative reference; excitation steps have none.
                 let (closest, used) = fx.closest_reference(&key, &next);
-                report_with(fx, &tag(&format!("{which} {name} x_{k}")), rel_err(&next, &closest), GRAD_TOL, &used);
+                report_with(
+                    fx,
+                    &tag(&format!("{which} {name} x_{k}")),
+                    rel_err(&next, &closest),
+                    GRAD_TOL,
+                    &used,
+                );
                 let step_err = rel_err(&sub(&next, &prev.data), &sub(&closest, &prev.data));
-                report(fx, &tag(&format!("{which} {name} x_{k}-x_{}", k - 1)), step_err, GRAD_TOL);
+                report(
+                    fx,
+                    &tag(&format!("{which} {name} x_{k}-x_{}", k - 1)),
+                    step_err,
+                    GRAD_TOL,
+                );
                 prev = want;
             }
         }
@@ -190,7 +289,13 @@ impl Visit for Check<'_> {
 
 /// Builds the fixture's model on `backend`, loads `weights` through the real loader
 /// (`weights::load_weights`) and hands it to `v`.
-fn with_model<V: Visit>(fx: &Fixture, weights: &Path, backend: BackendKind, paper_final_relu: bool, v: &V) {
+fn with_model<V: Visit>(
+    fx: &Fixture,
+    weights: &Path,
+    backend: BackendKind,
+    paper_final_relu: bool,
+    v: &V,
+) {
     let device = backend.device();
     let config = fx.config();
     let mode = GradientMode::Vanilla;
@@ -228,20 +333,46 @@ fn backends(default: &[BackendKind]) -> Vec<BackendKind> {
     match std::env::var("CURTAIN_PARITY_BACKENDS") {
         Ok(list) => list
             .split(',')
-            .map(|b| BackendKind::parse(b).unwrap_or_else(|e| panic!("CURTAIN_PARITY_BACKENDS: {e}")))
+            .map(|b| {
+                BackendKind::parse(b).unwrap_or_else(|e| panic!("CURTAIN_PARITY_BACKENDS: {e}"))
+            })
             .collect(),
         Err(_) => default.to_vec(),
     }
 }
 
 /// Everything: logits, vanilla and excitation outputs.
-fn full<'a>(backend: BackendKind, prefix: &'a str, vanilla: bool, ascents: &'a [&'a str]) -> Check<'a> {
-    Check { backend, prefix, logits: vanilla, vanilla, excitation: true, ascents }
+fn full<'a>(
+    backend: BackendKind,
+    prefix: &'a str,
+    vanilla: bool,
+    ascents: &'a [&'a str],
+) -> Check<'a> {
+    Check {
+        backend,
+        prefix,
+        logits: vanilla,
+        vanilla,
+        excitation: true,
+        ascents,
+    }
 }
 
 /// Logits and excitation outputs only.
-fn excitation_only<'a>(backend: BackendKind, prefix: &'a str, logits: bool, ascents: &'a [&'a str]) -> Check<'a> {
-    Check { backend, prefix, logits, vanilla: false, excitation: true, ascents }
+fn excitation_only<'a>(
+    backend: BackendKind,
+    prefix: &'a str,
+    logits: bool,
+    ascents: &'a [&'a str],
+) -> Check<'a> {
+    Check {
+        backend,
+        prefix,
+        logits,
+        vanilla: false,
+        excitation: true,
+        ascents,
+    }
 }
 
 // --- ImageNet models (flex), synthetic weights through the `.safetensors` loader ----------
@@ -267,7 +398,7 @@ fn excitation_only<'a>(backend: BackendKind, prefix: &'a str, logits: bool, asce
 
 fn imagenet(name: &str, check: impl Fn(BackendKind) -> Vec<(Check<'static>, bool)>) {
     let fx = Fixture::load(name);
-    let w = fx.write_synthetic_safetensors();
+    let (_dir, w) = fx.write_synthetic_safetensors();
     for b in backends(&[BackendKind::Flex]) {
         for (c, paper_final_relu) in check(b) {
             check_fixture(&fx, &w, &c, paper_final_relu);
@@ -278,12 +409,16 @@ fn imagenet(name: &str, check: impl Fn(BackendKind) -> Vec<(Check<'static>, bool
 
 #[test]
 fn resnet50_matches_pytorch() {
-    imagenet("resnet50", |b| vec![(full(b, "", true, &["ascent"]), false)]);
+    imagenet("resnet50", |b| {
+        vec![(full(b, "", true, &["ascent"]), false)]
+    });
 }
 
 #[test]
 fn vgg11_bn_matches_pytorch() {
-    imagenet("vgg11_bn", |b| vec![(full(b, "", true, &["ascent"]), false)]);
+    imagenet("vgg11_bn", |b| {
+        vec![(full(b, "", true, &["ascent"]), false)]
+    });
 }
 
 /// Both options for DenseNet's final ReLU (after `features.norm5`, a function in torchvision):
@@ -291,7 +426,10 @@ fn vgg11_bn_matches_pytorch() {
 #[test]
 fn densenet121_matches_pytorch_with_both_final_relu_options() {
     imagenet("densenet121", |b| {
-        vec![(full(b, "", true, &["ascent"]), true), (excitation_only(b, "all_soft/", false, &["ascent"]), false)]
+        vec![
+            (full(b, "", true, &["ascent"]), true),
+            (excitation_only(b, "all_soft/", false, &["ascent"]), false),
+        ]
     });
 }
 
@@ -305,12 +443,16 @@ fn tiny(name: &str, backend: BackendKind) {
     // Through the `.pth` loader (the file PyTorch saved).
     check_fixture(&fx, &pth, &full(backend, "", true, ascents), dense);
     if dense {
-        check_fixture(&fx, &pth, &full(backend, "all_soft/", false, &["ascent"]), false);
+        check_fixture(
+            &fx,
+            &pth,
+            &full(backend, "all_soft/", false, &["ascent"]),
+            false,
+        );
     }
     // Through the `.safetensors` loader (the weights Rust generated).
-    let st = fx.write_synthetic_safetensors();
+    let (_dir, st) = fx.write_synthetic_safetensors();
     check_fixture(&fx, &st, &full(backend, "", true, &[]), dense);
-    std::fs::remove_file(st).ok();
 }
 
 #[test]
@@ -361,10 +503,18 @@ impl Visit for TowardsVanilla {
         let x = to_tensor(&fx.tensor("input"), &BackendKind::Flex.device());
         let rows = Targets::PerImage(fx.targets());
         let n = fx.targets().len();
-        let v = vec4(vanilla_gradient(model, x.clone(), &rows, n, &ad).unwrap().gradients);
+        let v = vec4(
+            vanilla_gradient(model, x.clone(), &rows, n, &ad)
+                .unwrap()
+                .gradients,
+        );
         for &t in &self.temperatures {
             let mode = GradientMode::excitation(Sigma::Sigmoid, t).unwrap();
-            let p = vec4(excitation_pullback(model, mode, x.clone(), &rows, n, &ad).unwrap().gradients);
+            let p = vec4(
+                excitation_pullback(model, mode, x.clone(), &rows, n, &ad)
+                    .unwrap()
+                    .gradients,
+            );
             self.distances.borrow_mut().push(rel_err(&p, &v));
         }
     }
@@ -378,7 +528,10 @@ fn excitation_pullback_tends_to_vanilla_gradient_as_temperature_falls() {
     let temperatures = vec![1.0, 0.1, 0.01, 1e-3, 1e-4];
     for name in ["tiny_resnet", "tiny_vgg", "tiny_densenet"] {
         let fx = Fixture::load(name);
-        let probe = TowardsVanilla { temperatures: temperatures.clone(), distances: Default::default() };
+        let probe = TowardsVanilla {
+            temperatures: temperatures.clone(),
+            distances: Default::default(),
+        };
         with_model(&fx, &pth(name), BackendKind::Flex, false, &probe);
         let d = probe.distances.into_inner();
         let shown: Vec<String> = d.iter().map(|x| format!("{x:.2e}")).collect();
@@ -386,8 +539,14 @@ fn excitation_pullback_tends_to_vanilla_gradient_as_temperature_falls() {
         for w in d.windows(2) {
             assert!(w[1] < w[0], "{name}: distance did not fall with T: {d:?}");
         }
-        assert!(d[0] > 0.05, "{name}: at T = 1 the pullback should differ from the gradient: {d:?}");
-        assert!(d[d.len() - 1] < 0.05, "{name}: at T = 1e-4 the pullback should be close to the gradient: {d:?}");
+        assert!(
+            d[0] > 0.05,
+            "{name}: at T = 1 the pullback should differ from the gradient: {d:?}"
+        );
+        assert!(
+            d[d.len() - 1] < 0.05,
+            "{name}: at T = 1e-4 the pullback should be close to the gradient: {d:?}"
+        );
     }
 }
 
@@ -402,9 +561,17 @@ impl Visit for Outputs {
         let n = fx.targets().len();
         let mut out = self.0.borrow_mut();
         out.push(tensor_to_vec(model.forward(x.clone())).unwrap());
-        out.push(vec4(vanilla_gradient(model, x.clone(), &rows, n, &ad).unwrap().gradients));
+        out.push(vec4(
+            vanilla_gradient(model, x.clone(), &rows, n, &ad)
+                .unwrap()
+                .gradients,
+        ));
         let mode = GradientMode::excitation(Sigma::Sigmoid, 0.3).unwrap();
-        out.push(vec4(excitation_pullback(model, mode, x, &rows, n, &ad).unwrap().gradients));
+        out.push(vec4(
+            excitation_pullback(model, mode, x, &rows, n, &ad)
+                .unwrap()
+                .gradients,
+        ));
     }
 }
 
@@ -418,10 +585,16 @@ fn flex_and_ndarray_agree() {
             o.0.into_inner()
         };
         let (f, n) = (run(BackendKind::Flex), run(BackendKind::NdArray));
-        for (what, (a, b)) in ["logits", "vanilla gradient", "pullback T=0.3"].iter().zip(f.iter().zip(&n)) {
+        for (what, (a, b)) in ["logits", "vanilla gradient", "pullback T=0.3"]
+            .iter()
+            .zip(f.iter().zip(&n))
+        {
             let e = rel_err(b, a);
             eprintln!("{name}: ndarray vs flex {what}: {e:.2e}");
-            assert!(e < 1e-5, "{name}: ndarray and flex {what} differ by {e:.3e}");
+            assert!(
+                e < 1e-5,
+                "{name}: ndarray and flex {what} differ by {e:.3e}"
+            );
         }
     }
 }

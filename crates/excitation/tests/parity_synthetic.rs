@@ -10,7 +10,12 @@ use parity_common::Fixture;
 /// Tiny models: every tensor, every key.
 #[test]
 fn tiny_model_weights_and_images_match_pytorch_bit_for_bit() {
-    for name in ["tiny_resnet", "tiny_resnet_basic", "tiny_vgg", "tiny_densenet"] {
+    for name in [
+        "tiny_resnet",
+        "tiny_resnet_basic",
+        "tiny_vgg",
+        "tiny_densenet",
+    ] {
         let fx = Fixture::load(name);
         let sd = fx.synthetic_weights();
         assert!(sd.len() > 10, "{name}: only {} tensors", sd.len());
@@ -36,7 +41,11 @@ fn imagenet_fixtures_list_torchvision_state_dicts() {
     ] {
         let fx = Fixture::load(name);
         let entries = fx.state_dict_entries();
-        assert_eq!(entries.len(), n_keys, "{name}: number of state-dict entries");
+        assert_eq!(
+            entries.len(),
+            n_keys,
+            "{name}: number of state-dict entries"
+        );
         let learnable: usize = entries
             .iter()
             .filter(|(k, _, _)| !k.contains("running_") && !k.ends_with("num_batches_tracked"))

@@ -172,7 +172,13 @@ impl Figure for PlotFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
         let legend = self.legend_corner();
         if self.plot.log_x {
-            draw_with(self.plot, area, self.x.clone().log_scale(), self.y.clone(), legend)
+            draw_with(
+                self.plot,
+                area,
+                self.x.clone().log_scale(),
+                self.y.clone(),
+                legend,
+            )
         } else {
             draw_with(self.plot, area, self.x.clone(), self.y.clone(), legend)
         }
@@ -192,7 +198,10 @@ impl PlotFigure<'_> {
         };
         let fy = |v: f64| (v - y.start) / (y.end - y.start);
         // The legend box: about 40 % of the width, 30 px per series of a ~400 px tall plot.
-        let (w, h) = (0.42, ((self.plot.series.len() as f64 * 18.0 + 16.0) / 400.0).min(0.9));
+        let (w, h) = (
+            0.42,
+            ((self.plot.series.len() as f64 * 18.0 + 16.0) / 400.0).min(0.9),
+        );
         let corners = [
             (SeriesLabelPosition::UpperRight, true, true),
             (SeriesLabelPosition::LowerRight, true, false),
@@ -206,7 +215,8 @@ impl PlotFigure<'_> {
                 .flat_map(|s| s.x.iter().zip(&s.y))
                 .filter(|(&a, &b)| {
                     let (u, v) = (fx(a), fy(b));
-                    (if right { u >= 1.0 - w } else { u <= w }) && (if upper { v >= 1.0 - h } else { v <= h })
+                    (if right { u >= 1.0 - w } else { u <= w })
+                        && (if upper { v >= 1.0 - h } else { v <= h })
                 })
                 .count()
         };
@@ -293,19 +303,39 @@ mod legend_tests {
     #[test]
     fn legend_avoids_the_data() {
         let xs: Vec<f64> = (0..11).map(f64::from).collect();
-        let rising = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs.clone(), xs.clone()));
-        assert!(matches!(figure(&rising).legend_corner(), SeriesLabelPosition::LowerRight));
-        let falling = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs.clone(), xs.iter().map(|v| 10.0 - v).collect()));
-        assert!(matches!(figure(&falling).legend_corner(), SeriesLabelPosition::UpperRight));
+        let rising =
+            LinePlot::new("t", "x", "y").with_series(Series::new("a", xs.clone(), xs.clone()));
+        assert!(matches!(
+            figure(&rising).legend_corner(),
+            SeriesLabelPosition::LowerRight
+        ));
+        let falling = LinePlot::new("t", "x", "y").with_series(Series::new(
+            "a",
+            xs.clone(),
+            xs.iter().map(|v| 10.0 - v).collect(),
+        ));
+        assert!(matches!(
+            figure(&falling).legend_corner(),
+            SeriesLabelPosition::UpperRight
+        ));
         // Low on the left, high from x = 2 on: only the lower right is free.
-        let plateau: Vec<f64> = xs.iter().map(|&v| if v < 2.0 { 0.0 } else { 10.0 }).collect();
+        let plateau: Vec<f64> = xs
+            .iter()
+            .map(|&v| if v < 2.0 { 0.0 } else { 10.0 })
+            .collect();
         let p = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs.clone(), plateau));
         let corner = figure(&p).legend_corner();
-        assert!(matches!(corner, SeriesLabelPosition::LowerRight), "{corner:?}");
+        assert!(
+            matches!(corner, SeriesLabelPosition::LowerRight),
+            "{corner:?}"
+        );
         // Points in every corner: the one with the fewest wins.
         let xs4 = vec![0.0, 0.0, 10.0, 10.0, 10.0, 0.0, 10.0];
         let ys4 = vec![0.0, 10.0, 0.0, 0.0, 10.0, 10.0, 10.0];
         let p = LinePlot::new("t", "x", "y").with_series(Series::new("a", xs4, ys4));
-        assert!(matches!(figure(&p).legend_corner(), SeriesLabelPosition::LowerLeft));
+        assert!(matches!(
+            figure(&p).legend_corner(),
+            SeriesLabelPosition::LowerLeft
+        ));
     }
 }

@@ -36,7 +36,13 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { batch: 1024, gram: 4096, reps: 5, rounds: 3, python: "python3".into() };
+    let mut args = Args {
+        batch: 1024,
+        gram: 4096,
+        reps: 5,
+        rounds: 3,
+        python: "python3".into(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -46,7 +52,9 @@ fn parse_args() -> Result<Args, String> {
             "--reps" => args.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--rounds" => args.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--python" => args.python = value()?,
-            other => return Err(format!("unknown flag {other}; use --batch N --gram N --reps N --rounds N --python PATH")),
+            other => return Err(format!(
+                "unknown flag {other}; use --batch N --gram N --reps N --rounds N --python PATH"
+            )),
         }
     }
     if args.batch == 0 || args.gram == 0 || args.reps == 0 || args.rounds == 0 {
@@ -92,15 +100,33 @@ struct Numpy {
 }
 
 fn run_numpy(args: &Args, weights: &Path, inputs: &Path) -> Result<Numpy, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/bench/pathspace_numpy.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tools/bench/pathspace_numpy.py"
+    );
     let out = Command::new(&args.python)
         .arg(script)
-        .args(["--weights", &weights.display().to_string(), "--inputs", &inputs.display().to_string()])
-        .args(["--batch", &args.batch.to_string(), "--gram", &args.gram.to_string(), "--reps", &args.reps.to_string()])
+        .args([
+            "--weights",
+            &weights.display().to_string(),
+            "--inputs",
+            &inputs.display().to_string(),
+        ])
+        .args([
+            "--batch",
+            &args.batch.to_string(),
+            "--gram",
+            &args.gram.to_string(),
+            "--reps",
+            &args.reps.to_string(),
+        ])
         .output()
         .map_err(|e| format!("cannot run `{}` ({e}); pass --python PATH", args.python))?;
     if !out.status.success() {
-        return Err(format!("numpy script failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "numpy script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let json = String::from_utf8_lossy(&out.stdout);
     let get = |k: &str| json_number(&json, k).ok_or(format!("numpy output lacks {k}: {json}"));
@@ -143,8 +169,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut pb_ratios, mut gram_ratios) = (Vec::new(), Vec::new());
     let mut numpy_error = None;
     for round in 1..=args.rounds {
-        let (t_pb, v) = best_of(args.reps, || pullbacks_batch(&mlp, &gamma, 0, xb).expect("valid"));
-        let (t_gram, k) = best_of((args.reps / 2).max(1), || gram_matrix(&mlp, &gamma, xg).expect("valid"));
+        let (t_pb, v) = best_of(args.reps, || {
+            pullbacks_batch(&mlp, &gamma, 0, xb).expect("valid")
+        });
+        let (t_gram, k) = best_of((args.reps / 2).max(1), || {
+            gram_matrix(&mlp, &gamma, xg).expect("valid")
+        });
         let rust_pb = args.batch as f64 / t_pb;
         match run_numpy(&args, &weights, &input_file) {
             Ok(np) => {
@@ -165,7 +195,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             Err(e) => {
-                println!("{round:>5} {rust_pb:>14.0} {:>14} {:>8} {t_gram:>12.3}", "-", "-");
+                println!(
+                    "{round:>5} {rust_pb:>14.0} {:>14} {:>8} {t_gram:>12.3}",
+                    "-", "-"
+                );
                 numpy_error = Some(e);
             }
         }

@@ -28,12 +28,16 @@ pub const DEFAULT_PATH_LIMIT: u128 = 2_000_000;
 
 /// Π_ℓ (d_ℓ + 1) = |𝒫̃₁|, the number of augmented paths through layers 1..L (saturating).
 pub fn augmented_path_count(mlp: &Mlp) -> u128 {
-    mlp.widths().iter().fold(1u128, |acc, &d| acc.saturating_mul(d as u128 + 1))
+    mlp.widths()
+        .iter()
+        .fold(1u128, |acc, &d| acc.saturating_mul(d as u128 + 1))
 }
 
 /// Π_ℓ d_ℓ = |𝒫₁| of the paper (real neurons only, saturating).
 pub fn hidden_path_count(mlp: &Mlp) -> u128 {
-    mlp.widths().iter().fold(1u128, |acc, &d| acc.saturating_mul(d as u128))
+    mlp.widths()
+        .iter()
+        .fold(1u128, |acc, &d| acc.saturating_mul(d as u128))
 }
 
 /// Iterator over multi-indices of a box, last index fastest (row-major order).
@@ -46,7 +50,11 @@ pub struct MultiIndex {
 impl MultiIndex {
     /// All indices of the box `dims` (empty if any dimension is 0).
     pub fn new(dims: Vec<usize>) -> Self {
-        let next = if dims.iter().all(|&d| d > 0) { Some(vec![0; dims.len()]) } else { None };
+        let next = if dims.iter().all(|&d| d > 0) {
+            Some(vec![0; dims.len()])
+        } else {
+            None
+        };
         Self { dims, next }
     }
 }
@@ -80,7 +88,9 @@ pub fn paths(mlp: &Mlp, limit: u128) -> Result<MultiIndex> {
     if count > limit {
         return Err(Error::TooManyPaths { count, limit });
     }
-    Ok(MultiIndex::new(mlp.widths().iter().map(|d| d + 1).collect()))
+    Ok(MultiIndex::new(
+        mlp.widths().iter().map(|d| d + 1).collect(),
+    ))
 }
 
 /// Λ^p(x) = Π_ℓ λ̃_ℓ(x)\[p_ℓ\] (Eq. 10), with the constant neuron's gate equal to 1.
@@ -93,7 +103,12 @@ pub fn paths(mlp: &Mlp, limit: u128) -> Result<MultiIndex> {
 /// layers), or an index exceeds d_ℓ.
 #[track_caller]
 pub fn path_activity(gates: &Gates, path: &[usize]) -> f64 {
-    assert_eq!(path.len(), gates.depth(), "path {path:?} needs one index per layer (L = {})", gates.depth());
+    assert_eq!(
+        path.len(),
+        gates.depth(),
+        "path {path:?} needs one index per layer (L = {})",
+        gates.depth()
+    );
     path.iter()
         .zip(gates.layers())
         .map(|(&p, g)| if p == g.len() { 1.0 } else { g[p] })
@@ -142,7 +157,9 @@ impl AugmentedNetwork {
     /// # Panics
     /// As [`AugmentedNetwork::path_weight`]; use the checked [`atom`] for user input.
     pub fn atom(&self, class: usize, path: &[usize]) -> Array1<f64> {
-        self.weights[0].row(path[0]).mapv(|v| v * self.path_weight(class, path))
+        self.weights[0]
+            .row(path[0])
+            .mapv(|v| v * self.path_weight(class, path))
     }
 }
 
@@ -193,7 +210,12 @@ pub fn path_sum(
 ///
 /// # Shapes
 /// Returns d_0 + 1.
-pub fn path_sum_pullback(mlp: &Mlp, gates: &Gates, class: usize, limit: u128) -> Result<Array1<f64>> {
+pub fn path_sum_pullback(
+    mlp: &Mlp,
+    gates: &Gates,
+    class: usize,
+    limit: u128,
+) -> Result<Array1<f64>> {
     gates.check_widths(mlp)?;
     path_sum(mlp, class, |p| path_activity(gates, p), limit)
 }

@@ -33,7 +33,11 @@ impl Gates {
         for (l, g) in layers.iter().enumerate() {
             for (i, &v) in g.iter().enumerate() {
                 if !(0.0..=1.0).contains(&v) {
-                    return Err(Error::GateOutOfRange { layer: l + 1, neuron: i, value: v });
+                    return Err(Error::GateOutOfRange {
+                        layer: l + 1,
+                        neuron: i,
+                        value: v,
+                    });
                 }
             }
         }
@@ -55,7 +59,11 @@ impl Gates {
     /// If ℓ is out of range (an internal precondition).
     #[track_caller]
     pub fn layer(&self, layer: usize) -> &Array1<f64> {
-        assert!((1..=self.depth()).contains(&layer), "layer {layer} not in 1..={}", self.depth());
+        assert!(
+            (1..=self.depth()).contains(&layer),
+            "layer {layer} not in 1..={}",
+            self.depth()
+        );
         &self.layers[layer - 1]
     }
 
@@ -80,7 +88,11 @@ impl Gates {
         if widths == got {
             Ok(())
         } else {
-            Err(Error::Shape { what: "gate widths (d_1, …, d_L)".into(), expected: widths, got })
+            Err(Error::Shape {
+                what: "gate widths (d_1, …, d_L)".into(),
+                expected: widths,
+                got,
+            })
         }
     }
 }
@@ -99,8 +111,11 @@ pub trait Gating {
     /// `xs`: N × d_0; returns L matrices N × d_ℓ.
     fn gates_batch(&self, mlp: &Mlp, xs: ArrayView2<f64>) -> Result<Vec<Array2<f64>>> {
         mlp.check_batch(&xs)?;
-        let mut out: Vec<Array2<f64>> =
-            mlp.widths().iter().map(|&d| Array2::zeros((xs.nrows(), d))).collect();
+        let mut out: Vec<Array2<f64>> = mlp
+            .widths()
+            .iter()
+            .map(|&d| Array2::zeros((xs.nrows(), d)))
+            .collect();
         for (n, x) in xs.outer_iter().enumerate() {
             let g = self.gates(mlp, x)?;
             for (o, l) in out.iter_mut().zip(g.layers()) {
@@ -144,7 +159,9 @@ pub struct HardGating;
 impl Gating for HardGating {
     fn gates(&self, mlp: &Mlp, x: ArrayView1<f64>) -> Result<Gates> {
         let z = mlp.pre_activations(x)?;
-        Ok(Gates::new_unchecked(z.iter().map(|z| hard_gate(z.view())).collect()))
+        Ok(Gates::new_unchecked(
+            z.iter().map(|z| hard_gate(z.view())).collect(),
+        ))
     }
 
     fn gates_batch(&self, mlp: &Mlp, xs: ArrayView2<f64>) -> Result<Vec<Array2<f64>>> {
@@ -177,7 +194,13 @@ impl Sigma {
             }
             Sigma::NormalCdf => normal_cdf(s),
             // s = z/T overflows to ±∞ for tiny (subnormal) T; ∞/∞ would be NaN
-            Sigma::Softsign if s.is_infinite() => if s > 0.0 { 1.0 } else { 0.0 },
+            Sigma::Softsign if s.is_infinite() => {
+                if s > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
             Sigma::Softsign => 0.5 * (1.0 + s / (1.0 + s.abs())),
         }
     }
@@ -241,7 +264,10 @@ fn check_temperature(location: impl Fn() -> String, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(Error::InvalidTemperature { location: location(), value })
+        Err(Error::InvalidTemperature {
+            location: location(),
+            value,
+        })
     }
 }
 
@@ -275,7 +301,10 @@ impl Excitation {
 
     /// The paper's setting: sigmoid(z / 0.3).
     pub fn paper_default() -> Self {
-        Self { sigma: Sigma::Sigmoid, temperature: Temperature::Global(0.3) }
+        Self {
+            sigma: Sigma::Sigmoid,
+            temperature: Temperature::Global(0.3),
+        }
     }
 
     /// The σ in use.
@@ -316,9 +345,16 @@ impl Excitation {
     pub fn excite(&self, mlp: &Mlp, layer: usize, z: ArrayView1<f64>) -> Result<Array1<f64>> {
         self.check_against(mlp)?;
         if !(1..=mlp.depth()).contains(&layer) {
-            return Err(Error::IndexOutOfRange(format!("layer {layer} is not in 1..={}", mlp.depth())));
+            return Err(Error::IndexOutOfRange(format!(
+                "layer {layer} is not in 1..={}",
+                mlp.depth()
+            )));
         }
-        check_shape(&format!("pre-activations of layer {layer}"), &[mlp.widths()[layer - 1]], z.shape())?;
+        check_shape(
+            &format!("pre-activations of layer {layer}"),
+            &[mlp.widths()[layer - 1]],
+            z.shape(),
+        )?;
         Ok(self.excite_unchecked(layer, z))
     }
 
@@ -343,7 +379,10 @@ impl Gating for Excitation {
         self.check_against(mlp)?;
         let z = mlp.pre_activations(x)?;
         Ok(Gates::new_unchecked(
-            z.iter().enumerate().map(|(l, z)| self.excite_unchecked(l + 1, z.view())).collect(),
+            z.iter()
+                .enumerate()
+                .map(|(l, z)| self.excite_unchecked(l + 1, z.view()))
+                .collect(),
         ))
     }
 
@@ -375,7 +414,12 @@ pub struct ConstantGating(pub f64);
 impl Gating for ConstantGating {
     fn gates(&self, mlp: &Mlp, x: ArrayView1<f64>) -> Result<Gates> {
         mlp.check_input(&x)?;
-        Gates::new(mlp.widths().iter().map(|&d| Array1::from_elem(d, self.0)).collect())
+        Gates::new(
+            mlp.widths()
+                .iter()
+                .map(|&d| Array1::from_elem(d, self.0))
+                .collect(),
+        )
     }
 }
 
@@ -391,7 +435,9 @@ impl FrozenGating {
     /// # Shapes
     /// `x0`: d_0
     pub fn at(gating: &impl Gating, mlp: &Mlp, x0: ArrayView1<f64>) -> Result<Self> {
-        Ok(Self { gates: gating.gates(mlp, x0)? })
+        Ok(Self {
+            gates: gating.gates(mlp, x0)?,
+        })
     }
 
     /// Freezes explicit gate values.
@@ -420,7 +466,11 @@ impl Gating for FrozenGating {
             .layers()
             .iter()
             .map(|g| {
-                g.view().insert_axis(Axis(0)).broadcast((xs.nrows(), g.len())).expect("row").to_owned()
+                g.view()
+                    .insert_axis(Axis(0))
+                    .broadcast((xs.nrows(), g.len()))
+                    .expect("row")
+                    .to_owned()
             })
             .collect())
     }
@@ -444,12 +494,20 @@ impl<'a, G: Gating> CheckpointGating<'a, G> {
 
 impl<G: Gating> Gating for CheckpointGating<'_, G> {
     fn gates(&self, mlp: &Mlp, x: ArrayView1<f64>) -> Result<Gates> {
-        check_shape("checkpoint widths (d_0, …, d_L)", &mlp.dims(), &self.source.dims())?;
+        check_shape(
+            "checkpoint widths (d_0, …, d_L)",
+            &mlp.dims(),
+            &self.source.dims(),
+        )?;
         self.inner.gates(self.source, x)
     }
 
     fn gates_batch(&self, mlp: &Mlp, xs: ArrayView2<f64>) -> Result<Vec<Array2<f64>>> {
-        check_shape("checkpoint widths (d_0, …, d_L)", &mlp.dims(), &self.source.dims())?;
+        check_shape(
+            "checkpoint widths (d_0, …, d_L)",
+            &mlp.dims(),
+            &self.source.dims(),
+        )?;
         self.inner.gates_batch(self.source, xs)
     }
 }

@@ -26,7 +26,10 @@ fn to_f64(key: &str, view: &safetensors::tensor::TensorView<'_>) -> Result<Vec<f
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect()),
-        other => Err(Error::WrongDtype { key: key.to_string(), dtype: format!("{other:?}") }),
+        other => Err(Error::WrongDtype {
+            key: key.to_string(),
+            dtype: format!("{other:?}"),
+        }),
     }
 }
 
@@ -34,8 +37,10 @@ impl Mlp {
     /// Reads a safetensors file holding an `nn.Sequential` MLP state_dict.
     pub fn from_safetensors_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_safetensors_bytes(&bytes)
     }
 
@@ -74,11 +79,21 @@ impl Mlp {
         }
         indices.sort_unstable();
         // a bias without its weight would otherwise be skipped, silently dropping a layer
-        if let Some(k) = bias_indices.iter().find(|k| indices.binary_search(k).is_err()) {
-            return Err(Error::MissingKey { key: format!("{k}.weight"), found });
+        if let Some(k) = bias_indices
+            .iter()
+            .find(|k| indices.binary_search(k).is_err())
+        {
+            return Err(Error::MissingKey {
+                key: format!("{k}.weight"),
+                found,
+            });
         }
         if indices.len() < 2 {
-            let key = if indices.is_empty() { "0.weight".to_string() } else { format!("{}.weight", indices[0] + 2) };
+            let key = if indices.is_empty() {
+                "0.weight".to_string()
+            } else {
+                format!("{}.weight", indices[0] + 2)
+            };
             return Err(Error::MissingKey {
                 key,
                 found: format!("{found} (need at least one hidden Linear and a head Linear)"),
@@ -89,11 +104,20 @@ impl Mlp {
         for k in indices {
             let wkey = format!("{k}.weight");
             let bkey = format!("{k}.bias");
-            let w = st.tensor(&wkey).map_err(|e| Error::Safetensors(e.to_string()))?;
-            let b = st.tensor(&bkey).map_err(|_| Error::MissingKey { key: bkey.clone(), found: found.clone() })?;
+            let w = st
+                .tensor(&wkey)
+                .map_err(|e| Error::Safetensors(e.to_string()))?;
+            let b = st.tensor(&bkey).map_err(|_| Error::MissingKey {
+                key: bkey.clone(),
+                found: found.clone(),
+            })?;
             let shape = w.shape().to_vec();
             if shape.len() != 2 {
-                return Err(Error::WrongShape { key: wkey, got: shape, expected: "[out, in] (2-D)".into() });
+                return Err(Error::WrongShape {
+                    key: wkey,
+                    got: shape,
+                    expected: "[out, in] (2-D)".into(),
+                });
             }
             if let Some((pkey, pout)) = &prev {
                 if shape[1] != *pout {
@@ -111,7 +135,8 @@ impl Mlp {
                     expected: format!("[{}] (rows of `{wkey}`)", shape[0]),
                 });
             }
-            let wv = Array2::from_shape_vec((shape[0], shape[1]), to_f64(&wkey, &w)?).expect("shape checked");
+            let wv = Array2::from_shape_vec((shape[0], shape[1]), to_f64(&wkey, &w)?)
+                .expect("shape checked");
             let bv = Array1::from_vec(to_f64(&bkey, &b)?);
             prev = Some((wkey, shape[0]));
             layers.push((wv, bv));
@@ -127,16 +152,33 @@ impl Mlp {
     /// (keys `0.weight`, `0.bias`, `2.weight`, …, the head last), in F64.
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
         let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        let le = |v: &mut dyn Iterator<Item = f64>| v.flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let le =
+            |v: &mut dyn Iterator<Item = f64>| v.flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         for l in 1..=self.depth() {
             let k = 2 * (l - 1);
             let w = self.weight(l);
-            entries.push((format!("{k}.weight"), w.shape().to_vec(), le(&mut w.iter().cloned())));
-            entries.push((format!("{k}.bias"), vec![w.nrows()], le(&mut self.bias(l).iter().cloned())));
+            entries.push((
+                format!("{k}.weight"),
+                w.shape().to_vec(),
+                le(&mut w.iter().cloned()),
+            ));
+            entries.push((
+                format!("{k}.bias"),
+                vec![w.nrows()],
+                le(&mut self.bias(l).iter().cloned()),
+            ));
         }
         let k = 2 * self.depth();
-        entries.push((format!("{k}.weight"), self.head().shape().to_vec(), le(&mut self.head().iter().cloned())));
-        entries.push((format!("{k}.bias"), vec![self.num_classes()], le(&mut self.head_bias().iter().cloned())));
+        entries.push((
+            format!("{k}.weight"),
+            self.head().shape().to_vec(),
+            le(&mut self.head().iter().cloned()),
+        ));
+        entries.push((
+            format!("{k}.bias"),
+            vec![self.num_classes()],
+            le(&mut self.head_bias().iter().cloned()),
+        ));
         let views = entries
             .iter()
             .map(|(name, shape, data)| {

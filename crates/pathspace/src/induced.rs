@@ -38,7 +38,11 @@ pub fn matrix_field(mlp: &Mlp, gates: &Gates) -> Result<Array2<f64>> {
 ///
 /// # Shapes
 /// `x`: d_0; returns d_L.
-pub fn induced_output_with_gates(mlp: &Mlp, gates: &Gates, x: ArrayView1<f64>) -> Result<Array1<f64>> {
+pub fn induced_output_with_gates(
+    mlp: &Mlp,
+    gates: &Gates,
+    x: ArrayView1<f64>,
+) -> Result<Array1<f64>> {
     gates.check_widths(mlp)?;
     mlp.check_input(&x)?;
     let mut a = x.to_owned();
@@ -70,7 +74,12 @@ pub fn induced_logits(mlp: &Mlp, gating: &impl Gating, x: ArrayView1<f64>) -> Re
 ///
 /// # Shapes
 /// `x`: d_0.
-pub fn induced_function(mlp: &Mlp, gating: &impl Gating, class: usize, x: ArrayView1<f64>) -> Result<f64> {
+pub fn induced_function(
+    mlp: &Mlp,
+    gating: &impl Gating,
+    class: usize,
+    x: ArrayView1<f64>,
+) -> Result<f64> {
     mlp.check_class(class)?;
     Ok(induced_logits(mlp, gating, x)?[class])
 }

@@ -17,7 +17,12 @@ use crate::parallel::threads;
 ///
 /// # Shapes
 /// `x`, `x2`: d_0.
-pub fn product_kernel(mlp: &Mlp, gating: &impl Gating, x: ArrayView1<f64>, x2: ArrayView1<f64>) -> Result<f64> {
+pub fn product_kernel(
+    mlp: &Mlp,
+    gating: &impl Gating,
+    x: ArrayView1<f64>,
+    x2: ArrayView1<f64>,
+) -> Result<f64> {
     let g = gating.gates(mlp, x)?;
     let g2 = gating.gates(mlp, x2)?;
     let mut k = x.dot(&x2) + 1.0;
@@ -58,7 +63,10 @@ fn hadamard_gram_update(acc: &mut Array2<f64>, b: ArrayView2<f64>) {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker thread panicked"))
+            .collect()
     });
     for ((r, c), m) in results.into_iter().flatten() {
         let (h, w) = m.dim();
@@ -88,7 +96,11 @@ pub fn gram_matrix(mlp: &Mlp, gating: &impl Gating, xs: ArrayView2<f64>) -> Resu
 pub fn gram_from_factors(xs: ArrayView2<f64>, gates: &[ArrayView2<f64>]) -> Result<Array2<f64>> {
     let n = xs.nrows();
     for (l, g) in gates.iter().enumerate() {
-        check_shape(&format!("gate matrix of layer {} (N × d_ℓ)", l + 1), &[n, g.ncols()], g.shape())?;
+        check_shape(
+            &format!("gate matrix of layer {} (N × d_ℓ)", l + 1),
+            &[n, g.ncols()],
+            g.shape(),
+        )?;
     }
     let mut k = Array2::ones((n, n));
     hadamard_gram_update(&mut k, xs);
@@ -104,7 +116,11 @@ pub fn gram_from_factors(xs: ArrayView2<f64>, gates: &[ArrayView2<f64>]) -> Resu
 ///
 /// # Shapes
 /// `xs`: N × d_0; returns (N × N, N × N).
-pub fn log_gram_matrix(mlp: &Mlp, gating: &impl Gating, xs: ArrayView2<f64>) -> Result<(Array2<f64>, Array2<f64>)> {
+pub fn log_gram_matrix(
+    mlp: &Mlp,
+    gating: &impl Gating,
+    xs: ArrayView2<f64>,
+) -> Result<(Array2<f64>, Array2<f64>)> {
     let gates = gating.gates_batch(mlp, xs)?;
     let inputs = xs.dot(&xs.t()) + 1.0;
     let sign = inputs.mapv(f64::signum);
@@ -128,10 +144,14 @@ pub fn smallest_eigenvalue(k: ArrayView2<f64>) -> Result<f64> {
     let n = k.nrows();
     check_shape("symmetric matrix (N × N)", &[n, n], k.shape())?;
     if n == 0 {
-        return Err(Error::InvalidArgument("empty matrix has no eigenvalues".into()));
+        return Err(Error::InvalidArgument(
+            "empty matrix has no eigenvalues".into(),
+        ));
     }
     if let Some(((i, j), v)) = k.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::InvalidArgument(format!("matrix entry ({i}, {j}) is {v}, not finite")));
+        return Err(Error::InvalidArgument(format!(
+            "matrix entry ({i}, {j}) is {v}, not finite"
+        )));
     }
     let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     for i in 0..n {
@@ -147,5 +167,9 @@ pub fn smallest_eigenvalue(k: ArrayView2<f64>) -> Result<f64> {
     }
     let m = DMatrix::from_fn(n, n, |i, j| k[[i, j]]);
     let eig = m.symmetric_eigen();
-    Ok(eig.eigenvalues.iter().cloned().fold(f64::INFINITY, f64::min))
+    Ok(eig
+        .eigenvalues
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min))
 }

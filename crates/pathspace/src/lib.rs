@@ -37,7 +37,8 @@ pub mod testing;
 
 pub use error::{Error, Result};
 pub use gating::{
-    CheckpointGating, ConstantGating, Excitation, FrozenGating, Gates, Gating, HardGating, Sigma, Temperature,
+    CheckpointGating, ConstantGating, Excitation, FrozenGating, Gates, Gating, HardGating, Sigma,
+    Temperature,
 };
 pub use mlp::{augment, augment_batch, Forward, Mlp};
 pub use parallel::threads;

@@ -19,7 +19,12 @@ use crate::pullback::{backward_rows, gate_views};
 pub fn class_pullbacks_from_gates(mlp: &Mlp, gates: &Gates) -> Result<Array2<f64>> {
     gates.check_widths(mlp)?;
     let head = mlp.augmented_head();
-    Ok(backward_rows(mlp, head.view(), &gate_views(gates, head.nrows()), None))
+    Ok(backward_rows(
+        mlp,
+        head.view(),
+        &gate_views(gates, head.nrows()),
+        None,
+    ))
 }
 
 /// v_(c,Λ)(x) for every class c.
@@ -57,7 +62,11 @@ pub fn argmax(v: ArrayView1<f64>) -> usize {
 ///
 /// # Shapes
 /// `x`: d_0.
-pub fn memory_readout(mlp: &Mlp, gating: &impl Gating, x: ArrayView1<f64>) -> Result<MemoryReadout> {
+pub fn memory_readout(
+    mlp: &Mlp,
+    gating: &impl Gating,
+    x: ArrayView1<f64>,
+) -> Result<MemoryReadout> {
     let v = class_pullbacks(mlp, gating, x)?;
     let scores = v.dot(&augment(x));
     let class = argmax(scores.view());
@@ -79,9 +88,15 @@ pub struct MemoryAgreement {
 ///
 /// # Shapes
 /// `xs`: N × d_0 (N ≥ 1).
-pub fn memory_agreement(mlp: &Mlp, gating: &impl Gating, xs: ArrayView2<f64>) -> Result<MemoryAgreement> {
+pub fn memory_agreement(
+    mlp: &Mlp,
+    gating: &impl Gating,
+    xs: ArrayView2<f64>,
+) -> Result<MemoryAgreement> {
     if xs.nrows() == 0 {
-        return Err(Error::Undefined("agreement rate of an empty batch is undefined".into()));
+        return Err(Error::Undefined(
+            "agreement rate of an empty batch is undefined".into(),
+        ));
     }
     let logits = mlp.logits_batch(xs)?;
     let network: Vec<usize> = logits.axis_iter(Axis(0)).map(argmax).collect();
@@ -90,5 +105,9 @@ pub fn memory_agreement(mlp: &Mlp, gating: &impl Gating, xs: ArrayView2<f64>) ->
         .map(|x| memory_readout(mlp, gating, x).map(|r| r.class))
         .collect::<Result<_>>()?;
     let same = readout.iter().zip(&network).filter(|(a, b)| a == b).count();
-    Ok(MemoryAgreement { rate: same as f64 / xs.nrows() as f64, readout, network })
+    Ok(MemoryAgreement {
+        rate: same as f64 / xs.nrows() as f64,
+        readout,
+        network,
+    })
 }

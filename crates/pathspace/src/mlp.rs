@@ -97,9 +97,16 @@ impl Mlp {
             && head.iter().all(|v| v.is_finite())
             && head_bias.iter().all(|v| v.is_finite());
         if !finite {
-            return Err(Error::InvalidNetwork("parameters contain NaN or infinity".into()));
+            return Err(Error::InvalidNetwork(
+                "parameters contain NaN or infinity".into(),
+            ));
         }
-        Ok(Self { weights, biases, head, head_bias })
+        Ok(Self {
+            weights,
+            biases,
+            head,
+            head_bias,
+        })
     }
 
     /// Number of ReLU layers L.
@@ -119,7 +126,9 @@ impl Mlp {
 
     /// All widths (d_0, d_1, …, d_L).
     pub fn dims(&self) -> Vec<usize> {
-        std::iter::once(self.input_dim()).chain(self.widths()).collect()
+        std::iter::once(self.input_dim())
+            .chain(self.widths())
+            .collect()
     }
 
     /// Number of classes C.
@@ -141,7 +150,11 @@ impl Mlp {
     /// If ℓ is out of range (an internal precondition).
     #[track_caller]
     pub fn weight(&self, layer: usize) -> &Array2<f64> {
-        assert!((1..=self.depth()).contains(&layer), "layer {layer} not in 1..={}", self.depth());
+        assert!(
+            (1..=self.depth()).contains(&layer),
+            "layer {layer} not in 1..={}",
+            self.depth()
+        );
         &self.weights[layer - 1]
     }
 
@@ -151,7 +164,11 @@ impl Mlp {
     /// If ℓ is out of range (an internal precondition).
     #[track_caller]
     pub fn bias(&self, layer: usize) -> &Array1<f64> {
-        assert!((1..=self.depth()).contains(&layer), "layer {layer} not in 1..={}", self.depth());
+        assert!(
+            (1..=self.depth()).contains(&layer),
+            "layer {layer} not in 1..={}",
+            self.depth()
+        );
         &self.biases[layer - 1]
     }
 
@@ -213,7 +230,10 @@ impl Mlp {
         if class < self.num_classes() {
             Ok(())
         } else {
-            Err(Error::ClassOutOfRange { class, classes: self.num_classes() })
+            Err(Error::ClassOutOfRange {
+                class,
+                classes: self.num_classes(),
+            })
         }
     }
 
@@ -222,16 +242,24 @@ impl Mlp {
         if x.iter().all(|v| v.is_finite()) {
             Ok(())
         } else {
-            Err(Error::InvalidArgument("input x contains NaN or infinity".into()))
+            Err(Error::InvalidArgument(
+                "input x contains NaN or infinity".into(),
+            ))
         }
     }
 
     pub(crate) fn check_batch(&self, xs: &ArrayView2<f64>) -> Result<()> {
-        check_shape("input batch X (N × d_0)", &[xs.nrows(), self.input_dim()], xs.shape())?;
+        check_shape(
+            "input batch X (N × d_0)",
+            &[xs.nrows(), self.input_dim()],
+            xs.shape(),
+        )?;
         if xs.iter().all(|v| v.is_finite()) {
             Ok(())
         } else {
-            Err(Error::InvalidArgument("input batch contains NaN or infinity".into()))
+            Err(Error::InvalidArgument(
+                "input batch contains NaN or infinity".into(),
+            ))
         }
     }
 
@@ -249,7 +277,11 @@ impl Mlp {
             pre_activations.push(z);
         }
         let logits = self.head.dot(&a) + &self.head_bias;
-        Ok(Forward { pre_activations, output: a, logits })
+        Ok(Forward {
+            pre_activations,
+            output: a,
+            logits,
+        })
     }
 
     /// Pre-activations Z(x) = (z_1(x), …, z_L(x)) (Eq. 2).
@@ -289,7 +321,10 @@ impl Mlp {
         self.check_batch(&xs)?;
         crate::parallel::map_row_chunks_multi(xs.nrows(), 32, |r| {
             let z = self.pre_activations_batch_unchecked(rows(xs, r));
-            Ok(z.into_iter().enumerate().map(|(l, z)| map(l + 1, z)).collect())
+            Ok(z.into_iter()
+                .enumerate()
+                .map(|(l, z)| map(l + 1, z))
+                .collect())
         })
     }
 
@@ -390,12 +425,17 @@ impl Mlp {
         for w in dims.windows(2) {
             let fan_in = w[0].max(1) as f64;
             weights.push(rng.matrix(w[1], w[0], (6.0 / fan_in).sqrt()));
-            biases.push(rng.matrix(1, w[1], 0.5 / fan_in.sqrt()).remove_axis(Axis(0)));
+            biases.push(
+                rng.matrix(1, w[1], 0.5 / fan_in.sqrt())
+                    .remove_axis(Axis(0)),
+            );
         }
         let d_l = *dims.last().expect("len >= 2");
         let fan_in = d_l.max(1) as f64;
         let head = rng.matrix(classes, d_l, (3.0 / fan_in).sqrt());
-        let head_bias = rng.matrix(1, classes, 0.5 / fan_in.sqrt()).remove_axis(Axis(0));
+        let head_bias = rng
+            .matrix(1, classes, 0.5 / fan_in.sqrt())
+            .remove_axis(Axis(0));
         Self::new(weights, biases, head, head_bias)
     }
 }
@@ -425,7 +465,11 @@ pub(crate) fn rows(a: ArrayView2<'_, f64>, r: Range<usize>) -> ArrayView2<'_, f6
 }
 
 /// The block (rows `r`, columns `c`) of a matrix.
-pub(crate) fn block(a: ArrayView2<'_, f64>, r: Range<usize>, c: Range<usize>) -> ArrayView2<'_, f64> {
+pub(crate) fn block(
+    a: ArrayView2<'_, f64>,
+    r: Range<usize>,
+    c: Range<usize>,
+) -> ArrayView2<'_, f64> {
     let mut a = a;
     a.slice_axis_inplace(Axis(0), Slice::from(r));
     a.slice_axis_inplace(Axis(1), Slice::from(c));
@@ -433,7 +477,11 @@ pub(crate) fn block(a: ArrayView2<'_, f64>, r: Range<usize>, c: Range<usize>) ->
 }
 
 /// The block (rows `r`, columns `c`) of a matrix, mutably.
-pub(crate) fn block_mut(a: &mut Array2<f64>, r: Range<usize>, c: Range<usize>) -> ArrayViewMut2<'_, f64> {
+pub(crate) fn block_mut(
+    a: &mut Array2<f64>,
+    r: Range<usize>,
+    c: Range<usize>,
+) -> ArrayViewMut2<'_, f64> {
     let mut a = a.view_mut();
     a.slice_axis_inplace(Axis(0), Slice::from(r));
     a.slice_axis_inplace(Axis(1), Slice::from(c));

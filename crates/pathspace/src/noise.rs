@@ -38,7 +38,11 @@ fn point_at(from: &ArrayView1<f64>, to: &ArrayView1<f64>, t: f64) -> Array1<f64>
 ///
 /// # Shapes
 /// `from`, `to`: d_0.
-pub fn find_boundary(mlp: &Mlp, from: ArrayView1<f64>, to: ArrayView1<f64>) -> Result<Option<BoundaryCrossing>> {
+pub fn find_boundary(
+    mlp: &Mlp,
+    from: ArrayView1<f64>,
+    to: ArrayView1<f64>,
+) -> Result<Option<BoundaryCrossing>> {
     check_shape("segment end", &[mlp.input_dim()], to.shape())?;
     let g0 = HardGating.gates(mlp, from)?;
     let g1 = HardGating.gates(mlp, to)?;
@@ -115,7 +119,9 @@ pub fn pullback_jump(
         )));
     }
     if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(crate::error::Error::InvalidArgument(format!("epsilon {epsilon} must be finite and > 0")));
+        return Err(crate::error::Error::InvalidArgument(format!(
+            "epsilon {epsilon} must be finite and > 0"
+        )));
     }
     let u = direction.mapv(|v| v / norm);
     let xa = x.to_owned() - &(&u * epsilon);
@@ -125,5 +131,10 @@ pub fn pullback_jump(
     let fa = mlp.logits(xa.view())?[class];
     let fb = mlp.logits(xb.view())?[class];
     let difference = &va - &vb;
-    Ok(PullbackJump { epsilon, inner_with_x: difference.dot(&augment(x)), difference, value_gap: fa - fb })
+    Ok(PullbackJump {
+        epsilon,
+        inner_with_x: difference.dot(&augment(x)),
+        difference,
+        value_gap: fa - fb,
+    })
 }

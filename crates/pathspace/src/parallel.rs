@@ -17,7 +17,9 @@ thread_local! {
 
 /// Number of worker threads: `std::thread::available_parallelism`, at least 1.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Evaluates `f` on row ranges covering `0..n` (in parallel when `n >= 2 * min_rows`),
@@ -26,7 +28,11 @@ fn chunks<T: Send, F>(n: usize, min_rows: usize, f: F) -> Vec<T>
 where
     F: Fn(Range<usize>) -> T + Sync,
 {
-    let k = if IN_WORKER.with(|w| w.get()) { 1 } else { threads().min(n / min_rows.max(1)).max(1) };
+    let k = if IN_WORKER.with(|w| w.get()) {
+        1
+    } else {
+        threads().min(n / min_rows.max(1)).max(1)
+    };
     if k == 1 {
         return vec![f(0..n)];
     }
@@ -42,7 +48,10 @@ where
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker thread panicked"))
+            .collect()
     })
 }
 
@@ -68,7 +77,8 @@ pub(crate) fn map_row_chunks_multi<F>(n: usize, min_rows: usize, f: F) -> Result
 where
     F: Fn(Range<usize>) -> Result<Vec<Array2<f64>>> + Sync,
 {
-    let mut parts: Vec<Vec<Array2<f64>>> = chunks(n, min_rows, f).into_iter().collect::<Result<_>>()?;
+    let mut parts: Vec<Vec<Array2<f64>>> =
+        chunks(n, min_rows, f).into_iter().collect::<Result<_>>()?;
     if parts.len() == 1 {
         return Ok(parts.pop().expect("one part"));
     }

@@ -42,7 +42,9 @@ pub fn path_space_size(mlp: &Mlp) -> PathSpaceSize {
     let dims = mlp.dims();
     PathSpaceSize {
         paths: dims.iter().fold(1u128, |a, &d| a.saturating_mul(d as u128)),
-        augmented_paths: dims.iter().fold(1u128, |a, &d| a.saturating_mul(d as u128 + 1)),
+        augmented_paths: dims
+            .iter()
+            .fold(1u128, |a, &d| a.saturating_mul(d as u128 + 1)),
         log10_paths: dims.iter().map(|&d| (d as f64).log10()).sum(),
         parameters: mlp.parameter_count(),
     }
@@ -53,7 +55,9 @@ fn path_space_shape(mlp: &Mlp) -> Vec<usize> {
 }
 
 fn check_limit(shape: &[usize], limit: u128) -> Result<()> {
-    let count = shape.iter().fold(1u128, |a, &d| a.saturating_mul(d as u128));
+    let count = shape
+        .iter()
+        .fold(1u128, |a, &d| a.saturating_mul(d as u128));
     if count > limit {
         Err(Error::TooManyPaths { count, limit })
     } else {

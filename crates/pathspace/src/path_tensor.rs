@@ -33,7 +33,9 @@ impl RankOneTensor {
     /// `factors[ℓ-1]`: d_ℓ + 1 (augmented: last entry weighs the constant neuron).
     pub fn new(factors: Vec<Array1<f64>>) -> Result<Self> {
         if factors.is_empty() || factors.iter().any(|f| f.is_empty()) {
-            return Err(Error::InvalidArgument("a rank-1 tensor needs L >= 1 non-empty factors".into()));
+            return Err(Error::InvalidArgument(
+                "a rank-1 tensor needs L >= 1 non-empty factors".into(),
+            ));
         }
         for (l, f) in factors.iter().enumerate() {
             if let Some(i) = f.iter().position(|v| !v.is_finite()) {
@@ -52,7 +54,9 @@ impl RankOneTensor {
     /// # Shapes
     /// `gates`: widths (d_1, …, d_L); factors of lengths d_ℓ + 1.
     pub fn from_gates(gates: &Gates) -> Self {
-        Self { factors: gates.layers().iter().map(|g| augment(g.view())).collect() }
+        Self {
+            factors: gates.layers().iter().map(|g| augment(g.view())).collect(),
+        }
     }
 
     /// The factors a_ℓ.
@@ -75,14 +79,20 @@ impl RankOneTensor {
     /// drop factors), or an index is out of range.
     #[track_caller]
     pub fn entry(&self, path: &[usize]) -> f64 {
-        assert_eq!(path.len(), self.factors.len(), "path {path:?} needs one index per factor");
+        assert_eq!(
+            path.len(),
+            self.factors.len(),
+            "path {path:?} needs one index per factor"
+        );
         path.iter().zip(&self.factors).map(|(&p, f)| f[p]).product()
     }
 
     /// The materialised tensor (tiny networks only), row-major over paths.
     pub fn to_dense(&self) -> ArrayD<f64> {
         let shape = self.shape();
-        let data: Vec<f64> = MultiIndex::new(shape.clone()).map(|p| self.entry(&p)).collect();
+        let data: Vec<f64> = MultiIndex::new(shape.clone())
+            .map(|p| self.entry(&p))
+            .collect();
         ArrayD::from_shape_vec(IxDyn(&shape), data).expect("size matches shape")
     }
 }
@@ -99,7 +109,9 @@ impl LowRankTensor {
     /// # Shapes
     /// Every term of shape (n_1, …, n_L).
     pub fn new(terms: Vec<RankOneTensor>) -> Result<Self> {
-        let first = terms.first().ok_or_else(|| Error::InvalidArgument("a low-rank tensor needs at least one term".into()))?;
+        let first = terms.first().ok_or_else(|| {
+            Error::InvalidArgument("a low-rank tensor needs at least one term".into())
+        })?;
         let shape = first.shape();
         for t in &terms {
             check_shape("rank-1 term of a low-rank tensor", &shape, &t.shape())?;
@@ -125,7 +137,14 @@ impl LowRankTensor {
         let terms = self
             .terms
             .iter()
-            .map(|t| RankOneTensor::new(t.factors().iter().map(|f| head(f.view(), f.len() - 1).to_owned()).collect()))
+            .map(|t| {
+                RankOneTensor::new(
+                    t.factors()
+                        .iter()
+                        .map(|f| head(f.view(), f.len() - 1).to_owned())
+                        .collect(),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         LowRankTensor::new(terms)
     }
@@ -203,7 +222,12 @@ pub fn low_rank_pullback(mlp: &Mlp, class: usize, tau: &LowRankTensor) -> Result
 ///
 /// # Shapes
 /// `tau`: (d_1+1, …, d_L+1); returns d_0 + 1.
-pub fn dense_pullback(mlp: &Mlp, class: usize, tau: &ArrayD<f64>, limit: u128) -> Result<Array1<f64>> {
+pub fn dense_pullback(
+    mlp: &Mlp,
+    class: usize,
+    tau: &ArrayD<f64>,
+    limit: u128,
+) -> Result<Array1<f64>> {
     check_tensor_shape(mlp, tau.shape())?;
     path_sum(mlp, class, |p| tau[IxDyn(p)], limit)
 }
@@ -240,7 +264,12 @@ impl<G: Gating> TensorField for GateTensorField<G> {
 ///
 /// # Shapes
 /// `x`: d_0; returns d_0 + 1.
-pub fn field_pullback(mlp: &Mlp, class: usize, field: &impl TensorField, x: ArrayView1<f64>) -> Result<Array1<f64>> {
+pub fn field_pullback(
+    mlp: &Mlp,
+    class: usize,
+    field: &impl TensorField,
+    x: ArrayView1<f64>,
+) -> Result<Array1<f64>> {
     let tau = field.tensor(mlp, x)?;
     low_rank_pullback(mlp, class, &tau)
 }
@@ -249,7 +278,12 @@ pub fn field_pullback(mlp: &Mlp, class: usize, field: &impl TensorField, x: Arra
 ///
 /// # Shapes
 /// `x`: d_0.
-pub fn field_value(mlp: &Mlp, class: usize, field: &impl TensorField, x: ArrayView1<f64>) -> Result<f64> {
+pub fn field_value(
+    mlp: &Mlp,
+    class: usize,
+    field: &impl TensorField,
+    x: ArrayView1<f64>,
+) -> Result<f64> {
     let v = field_pullback(mlp, class, field, x)?;
     induced_value(v.view(), x)
 }

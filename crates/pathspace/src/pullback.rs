@@ -80,10 +80,23 @@ pub(crate) fn gate_views(gates: &Gates, n: usize) -> Vec<ArrayView2<'_, f64>> {
 ///
 /// # Shapes
 /// `covector`: d_L + 1; returns d_0 + 1.
-pub fn covector_pullback(mlp: &Mlp, gates: &Gates, covector: ArrayView1<f64>) -> Result<Array1<f64>> {
+pub fn covector_pullback(
+    mlp: &Mlp,
+    gates: &Gates,
+    covector: ArrayView1<f64>,
+) -> Result<Array1<f64>> {
     gates.check_widths(mlp)?;
-    check_shape("covector (d_L + 1)", &[mlp.widths()[mlp.depth() - 1] + 1], covector.shape())?;
-    let out = backward_rows(mlp, covector.insert_axis(Axis(0)), &gate_views(gates, 1), None);
+    check_shape(
+        "covector (d_L + 1)",
+        &[mlp.widths()[mlp.depth() - 1] + 1],
+        covector.shape(),
+    )?;
+    let out = backward_rows(
+        mlp,
+        covector.insert_axis(Axis(0)),
+        &gate_views(gates, 1),
+        None,
+    );
     Ok(out.row(0).to_owned())
 }
 
@@ -100,7 +113,12 @@ pub fn pullback_from_gates(mlp: &Mlp, gates: &Gates, class: usize) -> Result<Arr
 ///
 /// # Shapes
 /// `x`: d_0; returns d_0 + 1.
-pub fn pullback(mlp: &Mlp, gating: &impl Gating, class: usize, x: ArrayView1<f64>) -> Result<Array1<f64>> {
+pub fn pullback(
+    mlp: &Mlp,
+    gating: &impl Gating,
+    class: usize,
+    x: ArrayView1<f64>,
+) -> Result<Array1<f64>> {
     mlp.check_class(class)?;
     let gates = gating.gates(mlp, x)?;
     pullback_from_gates(mlp, &gates, class)
@@ -142,7 +160,10 @@ fn check_layer(mlp: &Mlp, layer: usize) -> Result<()> {
     if (1..=mlp.depth()).contains(&layer) {
         Ok(())
     } else {
-        Err(Error::IndexOutOfRange(format!("layer {layer} is not in 1..={}", mlp.depth())))
+        Err(Error::IndexOutOfRange(format!(
+            "layer {layer} is not in 1..={}",
+            mlp.depth()
+        )))
     }
 }
 
@@ -155,7 +176,12 @@ fn check_layer(mlp: &Mlp, layer: usize) -> Result<()> {
 ///
 /// # Shapes
 /// Returns d_0 + 1.
-pub fn neuron_pullback(mlp: &Mlp, gates: &Gates, layer: usize, neuron: usize) -> Result<Array1<f64>> {
+pub fn neuron_pullback(
+    mlp: &Mlp,
+    gates: &Gates,
+    layer: usize,
+    neuron: usize,
+) -> Result<Array1<f64>> {
     gates.check_widths(mlp)?;
     check_layer(mlp, layer)?;
     let d = mlp.widths()[layer - 1];
@@ -188,7 +214,12 @@ pub fn neuron_pullback(mlp: &Mlp, gates: &Gates, layer: usize, neuron: usize) ->
 ///
 /// # Shapes
 /// Returns d_ℓ + 1.
-pub fn neuron_coefficients(mlp: &Mlp, gates: &Gates, class: usize, layer: usize) -> Result<Array1<f64>> {
+pub fn neuron_coefficients(
+    mlp: &Mlp,
+    gates: &Gates,
+    class: usize,
+    layer: usize,
+) -> Result<Array1<f64>> {
     gates.check_widths(mlp)?;
     check_layer(mlp, layer)?;
     let y = mlp.augmented_class_head(class)?;

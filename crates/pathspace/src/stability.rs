@@ -33,11 +33,19 @@ pub fn pearson(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Result<f64> {
     check_shape("second vector of the correlation", &[a.len()], b.shape())?;
     let n = a.len();
     if n < 2 {
-        return Err(Error::Undefined(format!("Pearson correlation needs at least 2 values, got {n}")));
+        return Err(Error::Undefined(format!(
+            "Pearson correlation needs at least 2 values, got {n}"
+        )));
     }
     if let Some(i) = a.iter().chain(b.iter()).position(|v| !v.is_finite()) {
-        let (which, j) = if i < n { ("first", i) } else { ("second", i - n) };
-        return Err(Error::InvalidArgument(format!("entry {j} of the {which} vector is not finite")));
+        let (which, j) = if i < n {
+            ("first", i)
+        } else {
+            ("second", i - n)
+        };
+        return Err(Error::InvalidArgument(format!(
+            "entry {j} of the {which} vector is not finite"
+        )));
     }
     let ma = a.mean().expect("n >= 2");
     let mb = b.mean().expect("n >= 2");
@@ -49,7 +57,9 @@ pub fn pearson(a: ArrayView1<f64>, b: ArrayView1<f64>) -> Result<f64> {
         sbb += dy * dy;
     }
     if saa == 0.0 || sbb == 0.0 {
-        return Err(Error::Undefined("Pearson correlation of a constant vector is undefined".into()));
+        return Err(Error::Undefined(
+            "Pearson correlation of a constant vector is undefined".into(),
+        ));
     }
     Ok(sab / (saa.sqrt() * sbb.sqrt()))
 }
@@ -67,7 +77,12 @@ pub fn strongly_correlated(a: ArrayView1<f64>, b: ArrayView1<f64>, threshold: f6
 ///
 /// # Shapes
 /// `xs`: N × d_0; returns N.
-pub fn induced_values(mlp: &Mlp, gating: &(impl Gating + Sync), class: usize, xs: ArrayView2<f64>) -> Result<Array1<f64>> {
+pub fn induced_values(
+    mlp: &Mlp,
+    gating: &(impl Gating + Sync),
+    class: usize,
+    xs: ArrayView2<f64>,
+) -> Result<Array1<f64>> {
     let v = pullbacks_batch(mlp, gating, class, xs)?;
     Ok((&v * &augment_batch(xs)).sum_axis(Axis(1)))
 }
@@ -76,9 +91,16 @@ pub fn induced_values(mlp: &Mlp, gating: &(impl Gating + Sync), class: usize, xs
 ///
 /// # Shapes
 /// `xs`: N × d_0; returns N.
-pub fn field_values(mlp: &Mlp, class: usize, field: &impl TensorField, xs: ArrayView2<f64>) -> Result<Array1<f64>> {
+pub fn field_values(
+    mlp: &Mlp,
+    class: usize,
+    field: &impl TensorField,
+    xs: ArrayView2<f64>,
+) -> Result<Array1<f64>> {
     mlp.check_batch(&xs)?;
-    xs.outer_iter().map(|x| crate::path_tensor::field_value(mlp, class, field, x)).collect()
+    xs.outer_iter()
+        .map(|x| crate::path_tensor::field_value(mlp, class, field, x))
+        .collect()
 }
 
 /// Agreement of the hard gates of two parameter sets on a batch.
@@ -97,7 +119,9 @@ pub struct GateAgreement {
 pub fn gate_agreement(a: &Mlp, b: &Mlp, xs: ArrayView2<f64>) -> Result<GateAgreement> {
     check_shape("widths of the second network", &a.dims(), &b.dims())?;
     if xs.nrows() == 0 {
-        return Err(Error::Undefined("gate agreement of an empty batch is undefined".into()));
+        return Err(Error::Undefined(
+            "gate agreement of an empty batch is undefined".into(),
+        ));
     }
     let ga = HardGating.gates_batch(a, xs)?;
     let gb = HardGating.gates_batch(b, xs)?;
@@ -109,7 +133,10 @@ pub fn gate_agreement(a: &Mlp, b: &Mlp, xs: ArrayView2<f64>) -> Result<GateAgree
         same += s;
         total += x.len();
     }
-    Ok(GateAgreement { per_layer, overall: same as f64 / total as f64 })
+    Ok(GateAgreement {
+        per_layer,
+        overall: same as f64 / total as f64,
+    })
 }
 
 /// Centred covariance of two factors over their n entries, mean((a − ā)(b − b̄)), computed
@@ -120,7 +147,11 @@ fn factor_cov(a: &Array1<f64>, b: &Array1<f64>) -> f64 {
         return 0.0;
     }
     let (ma, mb) = (mean_of(a), mean_of(b));
-    a.iter().zip(b.iter()).map(|(&x, &y)| (x - ma) * (y - mb)).sum::<f64>() / a.len() as f64
+    a.iter()
+        .zip(b.iter())
+        .map(|(&x, &y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 fn mean_of(f: &Array1<f64>) -> f64 {
@@ -132,7 +163,10 @@ fn mean_of(f: &Array1<f64>) -> f64 {
 /// their difference is telescoped as Σ_k (Π_{j<k} p_j) c_k (Π_{j>k} (p_j + c_j)), so a
 /// nearly constant tensor (e.g. saturated gates) keeps its small variance to full relative
 /// precision instead of losing it in E\[A²\] − E\[A\]².
-fn rank_one_cov(a: &crate::path_tensor::RankOneTensor, b: &crate::path_tensor::RankOneTensor) -> f64 {
+fn rank_one_cov(
+    a: &crate::path_tensor::RankOneTensor,
+    b: &crate::path_tensor::RankOneTensor,
+) -> f64 {
     let stats: Vec<(f64, f64)> = a
         .factors()
         .iter()

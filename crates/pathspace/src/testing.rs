@@ -17,30 +17,44 @@ pub fn nonzero() -> impl Strategy<Value = f64> {
 
 /// An MLP with the given dims and classes and random parameters (all biases non-zero).
 pub fn mlp_with_dims(dims: Vec<usize>, classes: usize) -> impl Strategy<Value = Mlp> {
-    let nw: usize = dims.windows(2).map(|w| w[0] * w[1]).sum::<usize>() + classes * dims[dims.len() - 1];
+    let nw: usize =
+        dims.windows(2).map(|w| w[0] * w[1]).sum::<usize>() + classes * dims[dims.len() - 1];
     let nb: usize = dims[1..].iter().sum::<usize>() + classes;
-    (prop::collection::vec(-1.5f64..1.5, nw), prop::collection::vec(nonzero(), nb)).prop_map(move |(w, b)| {
-        let mut wi = w.into_iter();
-        let mut bi = b.into_iter();
-        let mut weights = Vec::new();
-        let mut biases = Vec::new();
-        for pair in dims.windows(2) {
-            weights.push(Array2::from_shape_simple_fn((pair[1], pair[0]), || wi.next().expect("enough")));
-            biases.push(Array1::from_shape_simple_fn(pair[1], || bi.next().expect("enough")));
-        }
-        let dl = dims[dims.len() - 1];
-        let head = Array2::from_shape_simple_fn((classes, dl), || wi.next().expect("enough"));
-        let head_bias = Array1::from_shape_simple_fn(classes, || bi.next().expect("enough"));
-        Mlp::new(weights, biases, head, head_bias).expect("valid by construction")
-    })
+    (
+        prop::collection::vec(-1.5f64..1.5, nw),
+        prop::collection::vec(nonzero(), nb),
+    )
+        .prop_map(move |(w, b)| {
+            let mut wi = w.into_iter();
+            let mut bi = b.into_iter();
+            let mut weights = Vec::new();
+            let mut biases = Vec::new();
+            for pair in dims.windows(2) {
+                weights.push(Array2::from_shape_simple_fn((pair[1], pair[0]), || {
+                    wi.next().expect("enough")
+                }));
+                biases.push(Array1::from_shape_simple_fn(pair[1], || {
+                    bi.next().expect("enough")
+                }));
+            }
+            let dl = dims[dims.len() - 1];
+            let head = Array2::from_shape_simple_fn((classes, dl), || wi.next().expect("enough"));
+            let head_bias = Array1::from_shape_simple_fn(classes, || bi.next().expect("enough"));
+            Mlp::new(weights, biases, head, head_bias).expect("valid by construction")
+        })
 }
 
 /// A random MLP: depth 1–4, d_0 ∈ 1..=5, widths 1–6, 2–4 classes, non-zero biases.
 pub fn arb_mlp() -> impl Strategy<Value = Mlp> {
-    (1usize..=5, prop::collection::vec(1usize..=6, 1..=4), 2usize..=4).prop_flat_map(|(d0, widths, classes)| {
-        let dims: Vec<usize> = std::iter::once(d0).chain(widths).collect();
-        mlp_with_dims(dims, classes)
-    })
+    (
+        1usize..=5,
+        prop::collection::vec(1usize..=6, 1..=4),
+        2usize..=4,
+    )
+        .prop_flat_map(|(d0, widths, classes)| {
+            let dims: Vec<usize> = std::iter::once(d0).chain(widths).collect();
+            mlp_with_dims(dims, classes)
+        })
 }
 
 /// `n` random inputs (rows) with entries uniform in ±2.
@@ -59,10 +73,19 @@ pub fn arb_mlp_with_inputs(n: usize) -> impl Strategy<Value = (Mlp, Array2<f64>)
 
 /// Two random MLPs with the same widths (two "checkpoints") and `n` inputs.
 pub fn arb_mlp_pair_with_inputs(n: usize) -> impl Strategy<Value = (Mlp, Mlp, Array2<f64>)> {
-    (1usize..=5, prop::collection::vec(1usize..=6, 1..=4), 2usize..=4).prop_flat_map(move |(d0, widths, classes)| {
-        let dims: Vec<usize> = std::iter::once(d0).chain(widths).collect();
-        (mlp_with_dims(dims.clone(), classes), mlp_with_dims(dims, classes), inputs(d0, n))
-    })
+    (
+        1usize..=5,
+        prop::collection::vec(1usize..=6, 1..=4),
+        2usize..=4,
+    )
+        .prop_flat_map(move |(d0, widths, classes)| {
+            let dims: Vec<usize> = std::iter::once(d0).chain(widths).collect();
+            (
+                mlp_with_dims(dims.clone(), classes),
+                mlp_with_dims(dims, classes),
+                inputs(d0, n),
+            )
+        })
 }
 
 /// A class index valid for every generated network (C ≥ 2): 0 or 1.
@@ -81,7 +104,10 @@ pub fn max_abs_diff(a: ndarray::ArrayView1<f64>, b: ndarray::ArrayView1<f64>) ->
     if a.len() != b.len() {
         return f64::INFINITY;
     }
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// max_i |a_i| (0 for an empty vector).
@@ -102,11 +128,18 @@ pub fn atom_mass(mlp: &Mlp, class: usize) -> f64 {
 /// One gating of each kind for property tests, chosen by `kind` ∈ 0..5: hard, excitation
 /// with σ = `Sigma::ALL[kind % 3]` at temperature `t`, per-neuron excitation, constant
 /// gates, frozen gates at `x0`.
-pub fn gating_of_kind(mlp: &Mlp, kind: usize, t: f64, x0: ndarray::ArrayView1<f64>) -> Box<dyn crate::gating::Gating + Sync> {
+pub fn gating_of_kind(
+    mlp: &Mlp,
+    kind: usize,
+    t: f64,
+    x0: ndarray::ArrayView1<f64>,
+) -> Box<dyn crate::gating::Gating + Sync> {
     use crate::gating::*;
     match kind % 5 {
         0 => Box::new(HardGating),
-        1 => Box::new(Excitation::new(Sigma::ALL[(kind / 5) % 3], Temperature::Global(t)).expect("t > 0")),
+        1 => Box::new(
+            Excitation::new(Sigma::ALL[(kind / 5) % 3], Temperature::Global(t)).expect("t > 0"),
+        ),
         2 => {
             let per: Vec<Array1<f64>> = mlp
                 .widths()
@@ -114,10 +147,15 @@ pub fn gating_of_kind(mlp: &Mlp, kind: usize, t: f64, x0: ndarray::ArrayView1<f6
                 .enumerate()
                 .map(|(l, &d)| Array1::from_shape_fn(d, |i| t * (1.0 + 0.5 * ((l + i) % 3) as f64)))
                 .collect();
-            Box::new(Excitation::new(Sigma::ALL[(kind / 5) % 3], Temperature::PerNeuron(per)).expect("t > 0"))
+            Box::new(
+                Excitation::new(Sigma::ALL[(kind / 5) % 3], Temperature::PerNeuron(per))
+                    .expect("t > 0"),
+            )
         }
         3 => Box::new(ConstantGating(0.5 * t.min(2.0))),
-        _ => Box::new(FrozenGating::at(&Excitation::paper_default(), mlp, x0).expect("valid input")),
+        _ => {
+            Box::new(FrozenGating::at(&Excitation::paper_default(), mlp, x0).expect("valid input"))
+        }
     }
 }
 
@@ -135,12 +173,16 @@ pub fn config(cases: u32, name: &str) -> ProptestConfig {
         defaults.rng_seed
     } else {
         // FNV-1a of the name: stable across Rust versions, unlike `DefaultHasher`.
-        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
         proptest::test_runner::RngSeed::Fixed(seed)
     };
     ProptestConfig {
         cases,
-        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(path))),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(path),
+        )),
         rng_seed,
         ..defaults
     }

@@ -4,15 +4,23 @@
 
 use approx::relative_eq;
 use ndarray::{Array1, Array2};
-use pathspace::atoms::{augmented_path_count, path_activity, path_sum, path_sum_pullback, paths, DEFAULT_PATH_LIMIT};
+use pathspace::atoms::{
+    augmented_path_count, path_activity, path_sum, path_sum_pullback, paths, DEFAULT_PATH_LIMIT,
+};
 use pathspace::pullback::{neuron_coefficients, neuron_pullback, pullback_from_gates};
-use pathspace::testing::{arb_class, arb_mlp_with_inputs, gating_of_kind, max_abs, max_abs_diff, tolerance};
+use pathspace::testing::{
+    arb_class, arb_mlp_with_inputs, gating_of_kind, max_abs, max_abs_diff, tolerance,
+};
 use pathspace::{augment, Gating, Mlp};
 use proptest::prelude::*;
 
 /// Gated pre-activations z^Λ_ℓ computed by a plain loop: z_ℓ = W_ℓ a_{ℓ-1} + b_ℓ with
 /// a_ℓ = λ_ℓ ⊙ z_ℓ (for Λ = G these are the network's own pre-activations).
-fn gated_pre_activations(mlp: &Mlp, gates: &pathspace::Gates, x: ndarray::ArrayView1<f64>) -> Vec<Array1<f64>> {
+fn gated_pre_activations(
+    mlp: &Mlp,
+    gates: &pathspace::Gates,
+    x: ndarray::ArrayView1<f64>,
+) -> Vec<Array1<f64>> {
     let mut a = x.to_owned();
     let mut out = Vec::new();
     for l in 1..=mlp.depth() {
@@ -156,7 +164,9 @@ fn path_enumeration_refuses_large_networks() {
 #[test]
 fn bad_neuron_indices_are_errors() {
     let mlp = Mlp::random(&[3, 4, 2], 3, 7).unwrap();
-    let gates = pathspace::HardGating.gates(&mlp, ndarray::Array1::zeros(3).view()).unwrap();
+    let gates = pathspace::HardGating
+        .gates(&mlp, ndarray::Array1::zeros(3).view())
+        .unwrap();
     assert!(neuron_pullback(&mlp, &gates, 0, 0).is_err());
     assert!(neuron_pullback(&mlp, &gates, 3, 0).is_err());
     assert!(neuron_pullback(&mlp, &gates, 1, 5).is_err());

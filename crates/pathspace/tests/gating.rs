@@ -4,8 +4,14 @@
 use ndarray::{Array1, Axis};
 use pathspace::gating::{erfc, hard_gate, normal_cdf};
 use pathspace::induced::induced_function;
-use pathspace::testing::{arb_class, arb_mlp_pair_with_inputs, arb_mlp_with_inputs, gating_of_kind, max_abs, max_abs_diff, tolerance};
-use pathspace::{augment, CheckpointGating, ConstantGating, Error, Excitation, FrozenGating, Gates, Gating, HardGating, Mlp, Sigma, Temperature};
+use pathspace::testing::{
+    arb_class, arb_mlp_pair_with_inputs, arb_mlp_with_inputs, gating_of_kind, max_abs,
+    max_abs_diff, tolerance,
+};
+use pathspace::{
+    augment, CheckpointGating, ConstantGating, Error, Excitation, FrozenGating, Gates, Gating,
+    HardGating, Mlp, Sigma, Temperature,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -139,7 +145,11 @@ fn normal_cdf_matches_reference_values() {
         (1.959_963_984_540_054, 0.975),
     ];
     for (s, p) in table {
-        assert!((normal_cdf(s) - p).abs() < 1e-14, "Φ({s}) = {} vs {p}", normal_cdf(s));
+        assert!(
+            (normal_cdf(s) - p).abs() < 1e-14,
+            "Φ({s}) = {} vs {p}",
+            normal_cdf(s)
+        );
     }
     assert!((erfc(3.0) - 2.209_049_699_858_544e-5).abs() < 1e-18);
 }
@@ -165,17 +175,36 @@ fn invalid_temperatures_and_gates_are_errors() {
         let err = Excitation::new(Sigma::Sigmoid, Temperature::Global(t)).unwrap_err();
         assert!(matches!(err, Error::InvalidTemperature { .. }), "{err}");
     }
-    let err = Excitation::new(Sigma::Sigmoid, Temperature::PerNeuron(vec![Array1::from_vec(vec![1.0, 0.0])])).unwrap_err();
+    let err = Excitation::new(
+        Sigma::Sigmoid,
+        Temperature::PerNeuron(vec![Array1::from_vec(vec![1.0, 0.0])]),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("layer 1 neuron 1"), "{err}");
     let mlp = Mlp::random(&[3, 4, 2], 3, 7).unwrap();
     let x = Array1::zeros(3);
     let wrong = Excitation::new(Sigma::Sigmoid, Temperature::PerLayer(vec![0.3])).unwrap();
-    assert!(matches!(wrong.gates(&mlp, x.view()), Err(Error::Shape { .. })));
-    assert!(matches!(Gates::new(vec![Array1::from_vec(vec![0.5, 1.5])]), Err(Error::GateOutOfRange { layer: 1, neuron: 1, .. })));
+    assert!(matches!(
+        wrong.gates(&mlp, x.view()),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        Gates::new(vec![Array1::from_vec(vec![0.5, 1.5])]),
+        Err(Error::GateOutOfRange {
+            layer: 1,
+            neuron: 1,
+            ..
+        })
+    ));
     assert!(ConstantGating(1.2).gates(&mlp, x.view()).is_err());
     let other = Mlp::random(&[3, 5, 2], 3, 7).unwrap();
-    assert!(CheckpointGating::new(&other, HardGating).gates(&mlp, x.view()).is_err());
-    assert_eq!(hard_gate(Array1::from_vec(vec![-1.0, 0.0, 2.0]).view()), Array1::from_vec(vec![0.0, 0.0, 1.0]));
+    assert!(CheckpointGating::new(&other, HardGating)
+        .gates(&mlp, x.view())
+        .is_err());
+    assert_eq!(
+        hard_gate(Array1::from_vec(vec![-1.0, 0.0, 2.0]).view()),
+        Array1::from_vec(vec![0.0, 0.0, 1.0])
+    );
 }
 
 /// Eq. 1 gates with g = 1 only for z > 0: a pre-activation that is exactly 0 is off, in
@@ -185,13 +214,25 @@ fn hard_gate_is_off_at_exactly_zero() {
     // z_1 = 1·0.5 + 0.5·1 − 1 = 0 exactly, z_1' = 0.5 + 1 + 0.25 > 0
     let w = ndarray::arr2(&[[1.0, 0.5], [1.0, 1.0]]);
     let b = Array1::from_vec(vec![-1.0, 0.25]);
-    let mlp = Mlp::new(vec![w], vec![b], ndarray::arr2(&[[1.0, -1.0], [0.5, 0.5]]), Array1::from_vec(vec![0.1, -0.1])).unwrap();
+    let mlp = Mlp::new(
+        vec![w],
+        vec![b],
+        ndarray::arr2(&[[1.0, -1.0], [0.5, 0.5]]),
+        Array1::from_vec(vec![0.1, -0.1]),
+    )
+    .unwrap();
     let x = Array1::from_vec(vec![0.5, 1.0]);
     assert_eq!(mlp.pre_activations(x.view()).unwrap()[0][0], 0.0);
     let expected = Array1::from_vec(vec![0.0, 1.0]);
-    assert_eq!(HardGating.gates(&mlp, x.view()).unwrap().layer(1), &expected);
+    assert_eq!(
+        HardGating.gates(&mlp, x.view()).unwrap().layer(1),
+        &expected
+    );
     let xs = x.clone().insert_axis(Axis(0));
-    assert_eq!(HardGating.gates_batch(&mlp, xs.view()).unwrap()[0].row(0), expected);
+    assert_eq!(
+        HardGating.gates_batch(&mlp, xs.view()).unwrap()[0].row(0),
+        expected
+    );
 }
 
 /// A tiny (subnormal) temperature is valid (finite, > 0) but makes z/T overflow to ±∞:
@@ -221,8 +262,23 @@ fn excitation_is_soft_and_sigma_family_matches_definitions() {
     let mut s: f64 = -30.0;
     while s <= 30.0 {
         let reference = 0.5 * (1.0 + (0.5 * s).tanh());
-        assert!(approx::relative_eq!(Sigma::Sigmoid.apply(s), reference, epsilon = 4.0 * f64::EPSILON, max_relative = 1e-14), "sigmoid({s})");
-        assert!(approx::relative_eq!(Sigma::Softsign.apply(s), 0.5 + 0.5 * s / (1.0 + s.abs()), epsilon = 2.0 * f64::EPSILON), "softsign({s})");
+        assert!(
+            approx::relative_eq!(
+                Sigma::Sigmoid.apply(s),
+                reference,
+                epsilon = 4.0 * f64::EPSILON,
+                max_relative = 1e-14
+            ),
+            "sigmoid({s})"
+        );
+        assert!(
+            approx::relative_eq!(
+                Sigma::Softsign.apply(s),
+                0.5 + 0.5 * s / (1.0 + s.abs()),
+                epsilon = 2.0 * f64::EPSILON
+            ),
+            "softsign({s})"
+        );
         s += 0.37;
     }
     let _ = max_abs(Array1::<f64>::zeros(1).view());

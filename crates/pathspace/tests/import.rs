@@ -8,13 +8,23 @@ use pathspace::{Error, Excitation, Mlp};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_mlp.safetensors");
-const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_mlp_reference.safetensors");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/torch_mlp.safetensors"
+);
+const REFERENCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/torch_mlp_reference.safetensors"
+);
 
 fn f64s(st: &SafeTensors<'_>, key: &str) -> (Vec<usize>, Vec<f64>) {
     let t = st.tensor(key).unwrap();
     assert_eq!(t.dtype(), Dtype::F64);
-    let v = t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+    let v = t
+        .data()
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     (t.shape().to_vec(), v)
 }
 
@@ -41,8 +51,18 @@ fn pytorch_parity_logits_gradients_and_excitation_pullbacks() {
             let g = input_gradient(&mlp, c, x).unwrap();
             let v = pullback(&mlp, &gamma, c, x).unwrap();
             for j in 0..4 {
-                assert!((g[j] - grad[[n, c, j]]).abs() < 1e-12, "gradient {n},{c},{j}: {} vs {}", g[j], grad[[n, c, j]]);
-                assert!((v[j] - exc[[n, c, j]]).abs() < 1e-12, "excitation {n},{c},{j}: {} vs {}", v[j], exc[[n, c, j]]);
+                assert!(
+                    (g[j] - grad[[n, c, j]]).abs() < 1e-12,
+                    "gradient {n},{c},{j}: {} vs {}",
+                    g[j],
+                    grad[[n, c, j]]
+                );
+                assert!(
+                    (v[j] - exc[[n, c, j]]).abs() < 1e-12,
+                    "excitation {n},{c},{j}: {} vs {}",
+                    v[j],
+                    exc[[n, c, j]]
+                );
             }
         }
     }
@@ -65,7 +85,9 @@ fn serialize(entries: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
 }
 
 fn f32_bytes(n: usize) -> Vec<u8> {
-    (0..n).flat_map(|i| (0.1f32 * i as f32 - 0.3).to_le_bytes()).collect()
+    (0..n)
+        .flat_map(|i| (0.1f32 * i as f32 - 0.3).to_le_bytes())
+        .collect()
 }
 
 #[test]
@@ -78,7 +100,10 @@ fn f32_state_dicts_load_exactly() {
     ]);
     let mlp = Mlp::from_safetensors_bytes(&bytes).unwrap();
     assert_eq!(mlp.weight(1)[[1, 0]], (0.1f32 * 2.0 - 0.3) as f64);
-    assert_eq!(mlp.head_bias(), &Array1::from_vec(vec![-0.3f32 as f64, (0.1f32 - 0.3) as f64]));
+    assert_eq!(
+        mlp.head_bias(),
+        &Array1::from_vec(vec![-0.3f32 as f64, (0.1f32 - 0.3) as f64])
+    );
 }
 
 #[test]
@@ -89,7 +114,10 @@ fn bad_state_dicts_are_clear_errors() {
         ("2.weight", Dtype::F32, vec![2, 3], f32_bytes(6)),
     ]);
     let err = Mlp::from_safetensors_bytes(&missing_bias).unwrap_err();
-    assert!(matches!(&err, Error::MissingKey { key, .. } if key == "2.bias"), "{err}");
+    assert!(
+        matches!(&err, Error::MissingKey { key, .. } if key == "2.bias"),
+        "{err}"
+    );
     assert!(err.to_string().contains("`2.bias`"));
 
     let wrong_shape = serialize(&[
@@ -100,7 +128,13 @@ fn bad_state_dicts_are_clear_errors() {
     ]);
     let err = Mlp::from_safetensors_bytes(&wrong_shape).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, Error::WrongShape { .. }) && msg.contains("`2.weight`") && msg.contains("[2, 4]") && msg.contains("[2, 3]"), "{msg}");
+    assert!(
+        matches!(err, Error::WrongShape { .. })
+            && msg.contains("`2.weight`")
+            && msg.contains("[2, 4]")
+            && msg.contains("[2, 3]"),
+        "{msg}"
+    );
 
     let wrong_bias = serialize(&[
         ("0.weight", Dtype::F32, vec![3, 2], f32_bytes(6)),
@@ -108,8 +142,13 @@ fn bad_state_dicts_are_clear_errors() {
         ("2.weight", Dtype::F32, vec![2, 3], f32_bytes(6)),
         ("2.bias", Dtype::F32, vec![2], f32_bytes(2)),
     ]);
-    let msg = Mlp::from_safetensors_bytes(&wrong_bias).unwrap_err().to_string();
-    assert!(msg.contains("`0.bias`") && msg.contains("[2]") && msg.contains("[3]"), "{msg}");
+    let msg = Mlp::from_safetensors_bytes(&wrong_bias)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("`0.bias`") && msg.contains("[2]") && msg.contains("[3]"),
+        "{msg}"
+    );
 
     let wrong_dtype = serialize(&[
         ("0.weight", Dtype::I32, vec![3, 2], vec![0u8; 24]),
@@ -118,7 +157,10 @@ fn bad_state_dicts_are_clear_errors() {
         ("2.bias", Dtype::F32, vec![2], f32_bytes(2)),
     ]);
     let err = Mlp::from_safetensors_bytes(&wrong_dtype).unwrap_err();
-    assert!(matches!(&err, Error::WrongDtype { key, .. } if key == "0.weight"), "{err}");
+    assert!(
+        matches!(&err, Error::WrongDtype { key, .. } if key == "0.weight"),
+        "{err}"
+    );
 
     // a Linear whose weight is missing must not be skipped (that would drop a layer)
     let missing_weight = serialize(&[
@@ -129,10 +171,19 @@ fn bad_state_dicts_are_clear_errors() {
         ("4.bias", Dtype::F32, vec![2], f32_bytes(2)),
     ]);
     let err = Mlp::from_safetensors_bytes(&missing_weight).unwrap_err();
-    assert!(matches!(&err, Error::MissingKey { key, .. } if key == "0.weight"), "{err}");
+    assert!(
+        matches!(&err, Error::MissingKey { key, .. } if key == "0.weight"),
+        "{err}"
+    );
 
-    let one_layer = serialize(&[("0.weight", Dtype::F32, vec![3, 2], f32_bytes(6)), ("0.bias", Dtype::F32, vec![3], f32_bytes(3))]);
-    assert!(matches!(Mlp::from_safetensors_bytes(&one_layer), Err(Error::MissingKey { .. })));
+    let one_layer = serialize(&[
+        ("0.weight", Dtype::F32, vec![3, 2], f32_bytes(6)),
+        ("0.bias", Dtype::F32, vec![3], f32_bytes(3)),
+    ]);
+    assert!(matches!(
+        Mlp::from_safetensors_bytes(&one_layer),
+        Err(Error::MissingKey { .. })
+    ));
 
     let batch_norm = serialize(&[
         ("0.weight", Dtype::F32, vec![3, 2], f32_bytes(6)),
@@ -141,10 +192,17 @@ fn bad_state_dicts_are_clear_errors() {
         ("2.weight", Dtype::F32, vec![2, 3], f32_bytes(6)),
         ("2.bias", Dtype::F32, vec![2], f32_bytes(2)),
     ]);
-    let msg = Mlp::from_safetensors_bytes(&batch_norm).unwrap_err().to_string();
+    let msg = Mlp::from_safetensors_bytes(&batch_norm)
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("`1.running_mean`"), "{msg}");
 
-    assert!(matches!(Mlp::from_safetensors_bytes(b"not a safetensors file"), Err(Error::Safetensors(_))));
-    let msg = Mlp::from_safetensors_file("/nonexistent/model.safetensors").unwrap_err().to_string();
+    assert!(matches!(
+        Mlp::from_safetensors_bytes(b"not a safetensors file"),
+        Err(Error::Safetensors(_))
+    ));
+    let msg = Mlp::from_safetensors_file("/nonexistent/model.safetensors")
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("/nonexistent/model.safetensors"), "{msg}");
 }

@@ -3,9 +3,13 @@
 
 use approx::relative_eq;
 use ndarray::{Array1, Axis};
-use pathspace::induced::{induced_function, induced_logits, induced_output, induced_output_with_gates, matrix_field};
+use pathspace::induced::{
+    induced_function, induced_logits, induced_output, induced_output_with_gates, matrix_field,
+};
 use pathspace::pullback::{input_gradient, pullback, pullback_from_gates, pullbacks_batch};
-use pathspace::testing::{arb_class, arb_mlp_with_inputs, gating_of_kind, max_abs, max_abs_diff, tolerance};
+use pathspace::testing::{
+    arb_class, arb_mlp_with_inputs, gating_of_kind, max_abs, max_abs_diff, tolerance,
+};
 use pathspace::{augment, Gating, HardGating};
 use proptest::prelude::*;
 
@@ -112,7 +116,10 @@ proptest! {
 fn bad_inputs_are_errors_not_panics() {
     let mlp = pathspace::Mlp::random(&[3, 4, 2], 3, 7).unwrap();
     let short = Array1::zeros(2);
-    assert!(matches!(pullback(&mlp, &HardGating, 0, short.view()), Err(pathspace::Error::Shape { .. })));
+    assert!(matches!(
+        pullback(&mlp, &HardGating, 0, short.view()),
+        Err(pathspace::Error::Shape { .. })
+    ));
     let x = Array1::zeros(3);
     let err = pullback(&mlp, &HardGating, 3, x.view()).unwrap_err();
     assert!(err.to_string().contains("class 3"), "{err}");

@@ -3,7 +3,9 @@
 
 use approx::relative_eq;
 use ndarray::{Array2, Axis};
-use pathspace::kernel::{gram_from_factors, gram_matrix, log_gram_matrix, product_kernel, smallest_eigenvalue};
+use pathspace::kernel::{
+    gram_from_factors, gram_matrix, log_gram_matrix, product_kernel, smallest_eigenvalue,
+};
 use pathspace::path_space::{feature_map, path_space_inner};
 use pathspace::testing::{arb_mlp_with_inputs, gating_of_kind};
 use pathspace::{Gating, Mlp, RankOneTensor};
@@ -70,7 +72,10 @@ fn blocked_gram_matches_plain_products() {
         plain = &plain * &(g.dot(&g.t()) + 1.0);
     }
     let err = (&k - &plain).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
-    assert!(err <= 1e-12 * plain.mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b)), "{err}");
+    assert!(
+        err <= 1e-12 * plain.mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b)),
+        "{err}"
+    );
     assert_eq!(k.len_of(Axis(0)), 700);
     let bad = Array2::zeros((3, 3));
     assert!(gram_from_factors(xs.view(), &[bad.view()]).is_err());
@@ -84,11 +89,17 @@ fn smallest_eigenvalue_rejects_nan_and_asymmetric_matrices() {
     k[[0, 1]] = f64::NAN;
     k[[1, 0]] = f64::NAN;
     let msg = smallest_eigenvalue(k.view()).unwrap_err().to_string();
-    assert!(msg.contains("(0, 1)") && msg.contains("not finite"), "{msg}");
+    assert!(
+        msg.contains("(0, 1)") && msg.contains("not finite"),
+        "{msg}"
+    );
     let mut k = Array2::<f64>::eye(3);
     k[[0, 2]] = 0.5;
     let msg = smallest_eigenvalue(k.view()).unwrap_err().to_string();
-    assert!(msg.contains("not symmetric") && msg.contains("(0, 2)"), "{msg}");
+    assert!(
+        msg.contains("not symmetric") && msg.contains("(0, 2)"),
+        "{msg}"
+    );
     k[[2, 0]] = 0.5;
     // eigenvalues of [[1, 0, ½], [0, 1, 0], [½, 0, 1]] are ½, 1, 3/2
     assert!((smallest_eigenvalue(k.view()).unwrap() - 0.5).abs() < 1e-14);

@@ -15,7 +15,12 @@ use proptest::prelude::*;
 /// Checks the noise argument at the first boundary on the segment `from → to`; returns
 /// `None` when the configuration is degenerate (no crossing, several neurons flipping at
 /// once, or a zero jump because everything above the neuron is switched off).
-fn check_noise_argument(mlp: &Mlp, class: usize, from: ndarray::ArrayView1<f64>, to: ndarray::ArrayView1<f64>) -> Option<Vec<(f64, f64, f64, f64)>> {
+fn check_noise_argument(
+    mlp: &Mlp,
+    class: usize,
+    from: ndarray::ArrayView1<f64>,
+    to: ndarray::ArrayView1<f64>,
+) -> Option<Vec<(f64, f64, f64, f64)>> {
     let crossing = find_boundary(mlp, from, to).unwrap()?;
     if crossing.flipped.len() != 1 {
         return None;
@@ -26,7 +31,11 @@ fn check_noise_argument(mlp: &Mlp, class: usize, from: ndarray::ArrayView1<f64>,
     let seg_len = direction.dot(&direction).sqrt();
     // the side where the neuron is on gives the size of the jump
     let before = HardGating.gates(mlp, from.to_owned().view()).unwrap();
-    let side_on = if before.layer(layer)[neuron] == 1.0 { -1.0 } else { 1.0 };
+    let side_on = if before.layer(layer)[neuron] == 1.0 {
+        -1.0
+    } else {
+        1.0
+    };
     let x_on = &crossing.point + &(&direction * (side_on * 1e-9 / seg_len));
     let gates_on = HardGating.gates(mlp, x_on.view()).unwrap();
     let a = neuron_coefficients(mlp, &gates_on, class, layer).unwrap()[neuron];
@@ -40,16 +49,36 @@ fn check_noise_argument(mlp: &Mlp, class: usize, from: ndarray::ArrayView1<f64>,
     for k in 1..=10 {
         let eps = seg_len * 10f64.powi(-k);
         let jump = pullback_jump(mlp, class, x, direction.view(), eps).unwrap();
-        rows.push((eps, jump.inner_with_x, max_abs(jump.difference.view()), jump.value_gap));
+        rows.push((
+            eps,
+            jump.inner_with_x,
+            max_abs(jump.difference.view()),
+            jump.value_gap,
+        ));
         if k >= 8 {
             // adjacent regions: exactly the predicted jump (sign: x_a is on the starting side)
-            let sign = if before.layer(layer)[neuron] == 1.0 { 1.0 } else { -1.0 };
+            let sign = if before.layer(layer)[neuron] == 1.0 {
+                1.0
+            } else {
+                -1.0
+            };
             let tol = 1e-9 * (1.0 + max_abs(predicted.view()));
-            assert!(max_abs_diff(jump.difference.view(), predicted.mapv(|v| v * sign).view()) <= tol,
-                "ε = {eps}: jump {} vs predicted {}", jump.difference, predicted);
+            assert!(
+                max_abs_diff(jump.difference.view(), predicted.mapv(|v| v * sign).view()) <= tol,
+                "ε = {eps}: jump {} vs predicted {}",
+                jump.difference,
+                predicted
+            );
             let scale = max_abs(jump.difference.view()) * xt.iter().map(|v| v.abs()).sum::<f64>();
-            assert!(jump.inner_with_x.abs() <= 1e-10 * (1.0 + scale), "ε = {eps}: ⟨Δv, x̃⟩ = {}", jump.inner_with_x);
-            assert!(max_abs(jump.difference.view()) >= 1e-6, "the jump itself does not vanish");
+            assert!(
+                jump.inner_with_x.abs() <= 1e-10 * (1.0 + scale),
+                "ε = {eps}: ⟨Δv, x̃⟩ = {}",
+                jump.inner_with_x
+            );
+            assert!(
+                max_abs(jump.difference.view()) >= 1e-6,
+                "the jump itself does not vanish"
+            );
             assert!(jump.value_gap.abs() <= 1e3 * eps * (1.0 + max_abs(predicted.view()) + scale));
         }
     }
@@ -70,11 +99,16 @@ proptest! {
 fn zero_direction_and_bad_epsilon_are_errors() {
     let mlp = Mlp::random(&[3, 4, 2], 2, 1).unwrap();
     let x = ndarray::Array1::from_vec(vec![0.1, 0.2, 0.3]);
-    let msg = pullback_jump(&mlp, 0, x.view(), ndarray::Array1::zeros(3).view(), 1e-3).unwrap_err().to_string();
+    let msg = pullback_jump(&mlp, 0, x.view(), ndarray::Array1::zeros(3).view(), 1e-3)
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("direction must be a non-zero"), "{msg}");
     let d = ndarray::Array1::ones(3);
     for eps in [0.0, -1.0, f64::NAN] {
-        assert!(pullback_jump(&mlp, 0, x.view(), d.view(), eps).unwrap_err().to_string().contains("epsilon"));
+        assert!(pullback_jump(&mlp, 0, x.view(), d.view(), eps)
+            .unwrap_err()
+            .to_string()
+            .contains("epsilon"));
     }
 }
 

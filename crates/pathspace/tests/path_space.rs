@@ -51,10 +51,15 @@ proptest! {
 fn path_space_outgrows_parameters_with_depth() {
     let mut last = 0.0;
     for depth in 1..=6 {
-        let dims: Vec<usize> = std::iter::once(64).chain(std::iter::repeat_n(64, depth)).collect();
+        let dims: Vec<usize> = std::iter::once(64)
+            .chain(std::iter::repeat_n(64, depth))
+            .collect();
         let mlp = Mlp::random(&dims, 10, 3).unwrap();
         let ratio = path_space_size(&mlp).paths_per_parameter();
-        assert!(ratio > last * 10.0, "depth {depth}: ratio {ratio} after {last}");
+        assert!(
+            ratio > last * 10.0,
+            "depth {depth}: ratio {ratio} after {last}"
+        );
         if depth >= 2 {
             assert!(ratio > 1.0);
         }

@@ -16,7 +16,15 @@ fn arb_low_rank(mlp: &Mlp, rank: usize) -> impl Strategy<Value = LowRankTensor> 
     prop::collection::vec(0.0f64..1.0, total).prop_map(move |v| {
         let mut it = v.into_iter();
         let terms = (0..rank)
-            .map(|_| RankOneTensor::new(shape.iter().map(|&n| Array1::from_shape_simple_fn(n, || it.next().unwrap())).collect()).unwrap())
+            .map(|_| {
+                RankOneTensor::new(
+                    shape
+                        .iter()
+                        .map(|&n| Array1::from_shape_simple_fn(n, || it.next().unwrap()))
+                        .collect(),
+                )
+                .unwrap()
+            })
             .collect();
         LowRankTensor::new(terms).unwrap()
     })
@@ -96,15 +104,30 @@ fn closure_and_dense_fields_agree() {
     let mlp = Mlp::random(&[3, 4, 3, 2], 3, 17).unwrap();
     let field = |m: &Mlp, x: ndarray::ArrayView1<f64>| -> pathspace::Result<LowRankTensor> {
         let g = RankOneTensor::from_gates(&pathspace::HardGating.gates(m, x)?);
-        let half = RankOneTensor::new(m.widths().iter().map(|&d| Array1::from_elem(d + 1, 0.5)).collect())?;
+        let half = RankOneTensor::new(
+            m.widths()
+                .iter()
+                .map(|&d| Array1::from_elem(d + 1, 0.5))
+                .collect(),
+        )?;
         LowRankTensor::new(vec![g, half])
     };
     let mut rng = pathspace::mlp::SplitMix64::new(2);
     for _ in 0..20 {
         let x = rng.matrix(1, 3, 2.0).row(0).to_owned();
         let low = field_value(&mlp, 1, &field, x.view()).unwrap();
-        let dense = dense_field_value(&mlp, 1, |x| Ok(field(&mlp, x)?.to_dense()), x.view(), DEFAULT_PATH_LIMIT).unwrap();
-        assert!((low - dense).abs() <= 1e-12 * (1.0 + low.abs()), "{low} vs {dense}");
+        let dense = dense_field_value(
+            &mlp,
+            1,
+            |x| Ok(field(&mlp, x)?.to_dense()),
+            x.view(),
+            DEFAULT_PATH_LIMIT,
+        )
+        .unwrap();
+        assert!(
+            (low - dense).abs() <= 1e-12 * (1.0 + low.abs()),
+            "{low} vs {dense}"
+        );
     }
 }
 
@@ -113,13 +136,15 @@ fn closure_and_dense_fields_agree() {
 #[test]
 #[should_panic(expected = "one index per factor")]
 fn short_path_entry_panics() {
-    let t = pathspace::RankOneTensor::new(vec![ndarray::Array1::ones(2), ndarray::Array1::ones(3)]).unwrap();
+    let t = pathspace::RankOneTensor::new(vec![ndarray::Array1::ones(2), ndarray::Array1::ones(3)])
+        .unwrap();
     let _ = t.entry(&[0]);
 }
 
 #[test]
 #[should_panic(expected = "one index per layer")]
 fn short_path_activity_panics() {
-    let gates = pathspace::Gates::new(vec![ndarray::Array1::ones(2), ndarray::Array1::ones(3)]).unwrap();
+    let gates =
+        pathspace::Gates::new(vec![ndarray::Array1::ones(2), ndarray::Array1::ones(3)]).unwrap();
     let _ = pathspace::atoms::path_activity(&gates, &[0]);
 }

@@ -3,9 +3,15 @@
 use ndarray::{Array1, Axis};
 use pathspace::path_space::{feature_map, omega, path_space_inner};
 use pathspace::path_tensor::GateTensorField;
-use pathspace::stability::{excitation_correlation, excitation_correlation_real_paths, field_values, gate_agreement, induced_values, pearson, strongly_correlated, tensor_pearson, STRONG_CORRELATION};
+use pathspace::stability::{
+    excitation_correlation, excitation_correlation_real_paths, field_values, gate_agreement,
+    induced_values, pearson, strongly_correlated, tensor_pearson, STRONG_CORRELATION,
+};
 use pathspace::testing::{arb_class, arb_mlp_pair_with_inputs, atom_mass};
-use pathspace::{CheckpointGating, Excitation, Gating, HardGating, LowRankTensor, Mlp, RankOneTensor, Sigma, Temperature};
+use pathspace::{
+    CheckpointGating, Excitation, Gating, HardGating, LowRankTensor, Mlp, RankOneTensor, Sigma,
+    Temperature,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -21,7 +27,9 @@ fn pearson_on_a_hand_computed_example() {
     assert!(pearson(a.view(), Array1::from_elem(3, 2.0).view()).is_err());
     assert!(pearson(a.view(), Array1::zeros(2).view()).is_err());
     assert!(pearson(Array1::ones(1).view(), Array1::ones(1).view()).is_err());
-    let msg = pearson(a.view(), Array1::from_vec(vec![1.0, f64::NAN, 0.0]).view()).unwrap_err().to_string();
+    let msg = pearson(a.view(), Array1::from_vec(vec![1.0, f64::NAN, 0.0]).view())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("entry 1 of the second vector"), "{msg}");
 }
 
@@ -129,17 +137,32 @@ proptest! {
 #[test]
 fn tensor_pearson_of_a_nearly_constant_tensor() {
     for eps in [1e-4, 1.4e-7, 1e-9] {
-        let a = RankOneTensor::new(vec![Array1::from_vec(vec![1.0 - eps, 1.0]), Array1::from_vec(vec![1.0 - eps, 1.0, 1.0])]).unwrap();
-        let b = RankOneTensor::new(vec![Array1::from_vec(vec![0.0, 1.0]), Array1::from_vec(vec![1.0, 0.0, 1.0])]).unwrap();
+        let a = RankOneTensor::new(vec![
+            Array1::from_vec(vec![1.0 - eps, 1.0]),
+            Array1::from_vec(vec![1.0 - eps, 1.0, 1.0]),
+        ])
+        .unwrap();
+        let b = RankOneTensor::new(vec![
+            Array1::from_vec(vec![0.0, 1.0]),
+            Array1::from_vec(vec![1.0, 0.0, 1.0]),
+        ])
+        .unwrap();
         let flat = |t: &RankOneTensor| Array1::from_iter(t.to_dense().iter().cloned());
         let reference = pearson(flat(&a).view(), flat(&b).view()).unwrap();
         let r = tensor_pearson(&a.clone().into(), &b.clone().into()).unwrap();
         // entries 1 − O(ε) are stored to ±u, so centred values (and ρ, on both sides)
         // carry a relative error of order u/ε: the problem's own conditioning.
         let tol = 4.0 * f64::EPSILON / eps;
-        assert!((r - reference).abs() <= tol, "ε = {eps}: {r} vs {reference} (tol {tol})");
+        assert!(
+            (r - reference).abs() <= tol,
+            "ε = {eps}: {r} vs {reference} (tol {tol})"
+        );
         let sum = LowRankTensor::new(vec![a.clone(), b.clone()]).unwrap();
-        let reference = pearson(Array1::from_iter(sum.to_dense().iter().cloned()).view(), flat(&a).view()).unwrap();
+        let reference = pearson(
+            Array1::from_iter(sum.to_dense().iter().cloned()).view(),
+            flat(&a).view(),
+        )
+        .unwrap();
         assert!((tensor_pearson(&sum, &a.into()).unwrap() - reference).abs() <= tol);
     }
 }
@@ -153,6 +176,11 @@ fn stability_inputs_are_checked() {
     assert!(gate_agreement(&a, &a, ndarray::Array2::zeros((0, 3)).view()).is_err());
     let ones = RankOneTensor::new(vec![Array1::ones(5), Array1::ones(3)]).unwrap();
     assert!(tensor_pearson(&ones.clone().into(), &ones.into()).is_err());
-    let msg = RankOneTensor::new(vec![Array1::ones(2), Array1::from_vec(vec![1.0, f64::INFINITY])]).unwrap_err().to_string();
+    let msg = RankOneTensor::new(vec![
+        Array1::ones(2),
+        Array1::from_vec(vec![1.0, f64::INFINITY]),
+    ])
+    .unwrap_err()
+    .to_string();
     assert!(msg.contains("factor 2") && msg.contains("index 1"), "{msg}");
 }

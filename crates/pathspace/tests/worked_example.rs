@@ -9,7 +9,10 @@ use pathspace::{augment, Excitation, Gating, HardGating, Mlp, Sigma};
 
 fn net() -> Mlp {
     Mlp::new(
-        vec![arr2(&[[1.0, -1.0], [0.5, 2.0]]), arr2(&[[1.0, 1.0], [-1.0, 0.5]])],
+        vec![
+            arr2(&[[1.0, -1.0], [0.5, 2.0]]),
+            arr2(&[[1.0, 1.0], [-1.0, 0.5]]),
+        ],
         vec![arr1(&[0.5, -1.0]), arr1(&[-0.25, 0.5])],
         arr2(&[[1.0, -1.0], [0.5, 1.0]]),
         arr1(&[0.1, -0.2]),
@@ -33,8 +36,16 @@ fn hand_derived_numbers() {
     assert!((v.dot(&augment(x.view())) - 1.35).abs() < 1e-15);
     let m = matrix_field(&mlp, &g).unwrap();
     let expected = arr2(&[[1.5, 1.0, -0.75], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
-    assert!(m.iter().zip(expected.iter()).all(|(a, b)| (a - b).abs() < 1e-15), "{m}");
-    assert_eq!(path_sum_pullback(&mlp, &g, 0, DEFAULT_PATH_LIMIT).unwrap(), arr1(&[1.5, 1.0, -0.65]));
+    assert!(
+        m.iter()
+            .zip(expected.iter())
+            .all(|(a, b)| (a - b).abs() < 1e-15),
+        "{m}"
+    );
+    assert_eq!(
+        path_sum_pullback(&mlp, &g, 0, DEFAULT_PATH_LIMIT).unwrap(),
+        arr1(&[1.5, 1.0, -0.65])
+    );
 }
 
 #[test]
@@ -59,7 +70,13 @@ fn excitation_pullback_by_explicit_expansion() {
         v[2] += y[i] * g2[i] * b2[i];
     }
     v[2] += 0.1;
-    let ours = pullback(&mlp, &Excitation::new(Sigma::Sigmoid, pathspace::Temperature::Global(0.3)).unwrap(), 0, x.view()).unwrap();
+    let ours = pullback(
+        &mlp,
+        &Excitation::new(Sigma::Sigmoid, pathspace::Temperature::Global(0.3)).unwrap(),
+        0,
+        x.view(),
+    )
+    .unwrap();
     for k in 0..3 {
         assert!((ours[k] - v[k]).abs() < 1e-15, "{ours} vs {v:?}");
     }

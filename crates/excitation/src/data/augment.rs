@@ -66,8 +66,19 @@ impl Augmentation {
     ///
     /// # Shapes
     /// `image`: `[C, H, W]` flattened, `C·H·W` bytes.
-    pub fn apply(&self, image: &mut [u8], channels: usize, height: usize, width: usize, rng: &mut SplitMix64) {
-        assert_eq!(image.len(), channels * height * width, "image buffer does not match C·H·W");
+    pub fn apply(
+        &self,
+        image: &mut [u8],
+        channels: usize,
+        height: usize,
+        width: usize,
+        rng: &mut SplitMix64,
+    ) {
+        assert_eq!(
+            image.len(),
+            channels * height * width,
+            "image buffer does not match C·H·W"
+        );
         let p = self.padding;
         let dy = rng.below(2 * p + 1) as isize - p as isize;
         let dx = rng.below(2 * p + 1) as isize - p as isize;
@@ -82,7 +93,8 @@ impl Augmentation {
                     let xs = if flip { width - 1 - x } else { x };
                     let sy = y as isize + dy;
                     let sx = xs as isize + dx;
-                    let v = if sy >= 0 && sx >= 0 && (sy as usize) < height && (sx as usize) < width {
+                    let v = if sy >= 0 && sx >= 0 && (sy as usize) < height && (sx as usize) < width
+                    {
                         plane[sy as usize * width + sx as usize]
                     } else {
                         0
@@ -100,9 +112,15 @@ mod tests {
 
     #[test]
     fn splitmix_is_seeded_and_permutations_are_permutations() {
-        let a: Vec<u64> = (0..5).scan(SplitMix64::new(7), |g, _| Some(g.next_u64())).collect();
-        let b: Vec<u64> = (0..5).scan(SplitMix64::new(7), |g, _| Some(g.next_u64())).collect();
-        let c: Vec<u64> = (0..5).scan(SplitMix64::new(8), |g, _| Some(g.next_u64())).collect();
+        let a: Vec<u64> = (0..5)
+            .scan(SplitMix64::new(7), |g, _| Some(g.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .scan(SplitMix64::new(7), |g, _| Some(g.next_u64()))
+            .collect();
+        let c: Vec<u64> = (0..5)
+            .scan(SplitMix64::new(8), |g, _| Some(g.next_u64()))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         let mut p = SplitMix64::stream(1, 2).permutation(100);
@@ -115,7 +133,11 @@ mod tests {
     fn zero_padding_no_flip_is_identity() {
         let img: Vec<u8> = (0..2 * 4 * 5).map(|i| i as u8).collect();
         let mut out = img.clone();
-        Augmentation { padding: 0, flip: false }.apply(&mut out, 2, 4, 5, &mut SplitMix64::new(3));
+        Augmentation {
+            padding: 0,
+            flip: false,
+        }
+        .apply(&mut out, 2, 4, 5, &mut SplitMix64::new(3));
         assert_eq!(out, img);
     }
 
@@ -124,7 +146,10 @@ mod tests {
         // A 1×3×3 image; every augmented result must be a mirror and/or shift of it with
         // zeros filling in, and over many draws all 2·(2p+1)² variants appear.
         let img: Vec<u8> = (1..=9).collect();
-        let aug = Augmentation { padding: 1, flip: true };
+        let aug = Augmentation {
+            padding: 1,
+            flip: true,
+        };
         let mut rng = SplitMix64::new(11);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..500 {

@@ -22,8 +22,19 @@ pub fn scale_pixel(p: u8) -> f32 {
 ///
 /// # Shapes
 /// `pixels`: `n·c·h·w` bytes → `[n, c, h, w]` in `[-1, 1]`.
-pub fn images_to_tensor(pixels: &[u8], n: usize, c: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
-    assert_eq!(pixels.len(), n * c * h * w, "pixel buffer does not match n·c·h·w");
+pub fn images_to_tensor(
+    pixels: &[u8],
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    device: &Device,
+) -> Tensor<4> {
+    assert_eq!(
+        pixels.len(),
+        n * c * h * w,
+        "pixel buffer does not match n·c·h·w"
+    );
     let data: Vec<f32> = pixels.iter().map(|&p| scale_pixel(p)).collect();
     Tensor::from_data(TensorData::new(data, [n, c, h, w]), device)
 }
@@ -48,12 +59,25 @@ impl Dataset {
             let start = pixels.len();
             pixels.extend_from_slice(self.image(i));
             if let Some((aug, rng)) = augment.as_mut() {
-                aug.apply(&mut pixels[start..], self.channels, self.height, self.width, rng);
+                aug.apply(
+                    &mut pixels[start..],
+                    self.channels,
+                    self.height,
+                    self.width,
+                    rng,
+                );
             }
             labels.push(self.labels[i] as i64);
         }
         Batch {
-            images: images_to_tensor(&pixels, indices.len(), self.channels, self.height, self.width, device),
+            images: images_to_tensor(
+                &pixels,
+                indices.len(),
+                self.channels,
+                self.height,
+                self.width,
+                device,
+            ),
             labels: Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
         }
     }

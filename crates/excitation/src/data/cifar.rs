@@ -10,11 +10,21 @@ use crate::experiment_error::{ExperimentError, ExperimentResult};
 
 /// The ten CIFAR-10 classes, by label index.
 pub const CIFAR10_CLASSES: &[&str] = &[
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 ];
 
 /// How to get CIFAR-10, quoted in every error about it.
-pub const CIFAR10_HINT: &str = "download and unpack https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz \
+pub const CIFAR10_HINT: &str =
+    "download and unpack https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz \
 (it holds `cifar-10-batches-bin/`) or run `curtain data fetch cifar10`";
 
 const RECORD: usize = 1 + 3 * 32 * 32;
@@ -36,7 +46,10 @@ pub fn cifar10(dir: &Path, split: Split) -> ExperimentResult<Dataset> {
     for name in names {
         let path = dir.join(&name);
         if !path.is_file() {
-            return Err(ExperimentError::MissingData { path, hint: CIFAR10_HINT.into() });
+            return Err(ExperimentError::MissingData {
+                path,
+                hint: CIFAR10_HINT.into(),
+            });
         }
         let bytes = std::fs::read(&path).map_err(|e| ExperimentError::io(&path, e))?;
         parse_batch(&bytes, &mut pixels, &mut labels).map_err(|reason| corrupt(&path, reason))?;
@@ -45,7 +58,11 @@ pub fn cifar10(dir: &Path, split: Split) -> ExperimentResult<Dataset> {
 }
 
 fn corrupt(path: &Path, reason: String) -> ExperimentError {
-    ExperimentError::CorruptData { path: PathBuf::from(path), reason, hint: CIFAR10_HINT.into() }
+    ExperimentError::CorruptData {
+        path: PathBuf::from(path),
+        reason,
+        hint: CIFAR10_HINT.into(),
+    }
 }
 
 /// Appends the records of one batch file to `pixels` / `labels`.
@@ -83,12 +100,10 @@ pub fn encode_batch(pixels: &[u8], labels: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir()
-            .join(format!("curtain-cifar-{name}-{}", std::process::id()))
-            .join("cifar-10-batches-bin");
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
+    /// An empty `cifar-10-batches-bin` folder, removed with its temporary parent on drop.
+    fn tmp(name: &str) -> crate::testing::TempPath {
+        let d = crate::testing::temp_path(&format!("{name}/cifar-10-batches-bin"));
+        std::fs::create_dir_all(&*d).unwrap();
         d
     }
 
@@ -100,15 +115,21 @@ mod tests {
         for b in 1..=5 {
             let labels: Vec<u8> = (0..3).map(|i| ((b + i) % 10) as u8).collect();
             let pixels: Vec<u8> = (0..3 * 3072).map(|i| ((i * b) % 256) as u8).collect();
-            std::fs::write(dir.join(format!("data_batch_{b}.bin")), encode_batch(&pixels, &labels))
-                .unwrap();
+            std::fs::write(
+                dir.join(format!("data_batch_{b}.bin")),
+                encode_batch(&pixels, &labels),
+            )
+            .unwrap();
             all_pixels.extend(pixels);
             all_labels.extend(labels);
         }
         std::fs::write(dir.join("test_batch.bin"), encode_batch(&[9; 3072], &[4])).unwrap();
         // The parent folder works as well as the batches folder.
         let train = cifar10(dir.parent().unwrap(), Split::Train).unwrap();
-        assert_eq!((train.len(), train.channels, train.height, train.width), (15, 3, 32, 32));
+        assert_eq!(
+            (train.len(), train.channels, train.height, train.width),
+            (15, 3, 32, 32)
+        );
         assert_eq!(train.pixels, all_pixels);
         assert_eq!(train.labels, all_labels);
         let test = cifar10(&dir, Split::Test).unwrap();
@@ -120,7 +141,10 @@ mod tests {
     fn missing_and_corrupt_batches_are_errors() {
         let dir = tmp("bad");
         let err = cifar10(&dir, Split::Test).unwrap_err().to_string();
-        assert!(err.contains("test_batch.bin") && err.contains("curtain data fetch cifar10"), "{err}");
+        assert!(
+            err.contains("test_batch.bin") && err.contains("curtain data fetch cifar10"),
+            "{err}"
+        );
         std::fs::write(dir.join("test_batch.bin"), vec![0u8; 3000]).unwrap();
         let err = cifar10(&dir, Split::Test).unwrap_err().to_string();
         assert!(err.contains("corrupt") && err.contains("3073"), "{err}");

@@ -48,7 +48,8 @@ pub struct Source {
 }
 
 /// Zalando's Fashion-MNIST files (the address the data set's README links to).
-pub const FASHION_MNIST_BASE: &str = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/";
+pub const FASHION_MNIST_BASE: &str =
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/";
 
 /// The CIFAR-10 page's download folder.
 pub const CIFAR10_BASE: &str = "https://www.cs.toronto.edu/~kriz/";
@@ -89,8 +90,14 @@ const CIFAR10_SOURCES: [Source; 1] = [Source {
 
 /// The folder inside CIFAR-10's archive, and the files it must hold.
 pub const CIFAR10_FOLDER: &str = "cifar-10-batches-bin";
-const CIFAR10_BATCHES: [&str; 6] =
-    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"];
+const CIFAR10_BATCHES: [&str; 6] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+];
 
 /// The files to download for `kind`.
 pub fn sources(kind: DatasetKind) -> &'static [Source] {
@@ -128,7 +135,11 @@ pub enum Expected {
 impl Expected {
     /// Parses `FILE=HEX` for `--md5` (`sha256 = false`) or `--sha256`, checking the digit
     /// count and that `FILE` is one of `kind`'s files.
-    pub fn parse_override(kind: DatasetKind, spec: &str, sha256: bool) -> ExperimentResult<(String, Self)> {
+    pub fn parse_override(
+        kind: DatasetKind,
+        spec: &str,
+        sha256: bool,
+    ) -> ExperimentResult<(String, Self)> {
         let flag = if sha256 { "--sha256" } else { "--md5" };
         let (file, hex) = spec
             .split_once('=')
@@ -142,10 +153,19 @@ impl Expected {
         }
         let digits = if sha256 { 64 } else { 32 };
         if hex.len() != digits || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ExperimentError::Config(format!("{flag} {file}: `{hex}` is not {digits} hex digits")));
+            return Err(ExperimentError::Config(format!(
+                "{flag} {file}: `{hex}` is not {digits} hex digits"
+            )));
         }
         let hex = hex.to_ascii_lowercase();
-        Ok((file.to_string(), if sha256 { Expected::Sha256(hex) } else { Expected::Md5(hex) }))
+        Ok((
+            file.to_string(),
+            if sha256 {
+                Expected::Sha256(hex)
+            } else {
+                Expected::Md5(hex)
+            },
+        ))
     }
 }
 
@@ -220,12 +240,20 @@ fn offline_hint(kind: DatasetKind, dest: &Path) -> String {
 
 /// Downloads `kind` into `dest` over HTTP(S) (`crate::download`, proxies honoured),
 /// checks every file, unpacks CIFAR-10, reads the result back and returns where it is.
-pub fn fetch_dataset(kind: DatasetKind, dest: &Path, options: &DataFetchOptions) -> ExperimentResult<FetchReport> {
+pub fn fetch_dataset(
+    kind: DatasetKind,
+    dest: &Path,
+    options: &DataFetchOptions,
+) -> ExperimentResult<FetchReport> {
     let progress = options.progress;
     let mut transfer = |url: &str, to: &Path| -> ExperimentResult<()> {
         let dir = to.parent().unwrap_or(Path::new("."));
         let name = to.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let opts = download::FetchOptions { progress, force: true, ..download::FetchOptions::default() };
+        let opts = download::FetchOptions {
+            progress,
+            force: true,
+            ..download::FetchOptions::default()
+        };
         download::fetch(url, dir, name, &download::Checksum::None, &opts)
             .map(|_| ())
             .map_err(|e| download_error(kind, dest, url, e))
@@ -237,11 +265,16 @@ fn download_error(kind: DatasetKind, dest: &Path, url: &str, e: Error) -> Experi
     let reason = match e {
         Error::DownloadStatus { status, .. } => format!("the server answered HTTP {status}"),
         Error::DownloadNetwork { message, .. } => message,
-        Error::DownloadTruncated { got, expected, .. } => format!("cut short after {got} of {expected} bytes; try again"),
+        Error::DownloadTruncated { got, expected, .. } => {
+            format!("cut short after {got} of {expected} bytes; try again")
+        }
         io @ Error::Io { .. } => return io,
         other => other.to_string(),
     };
-    ExperimentError::Download { url: url.to_string(), reason: format!("{reason}; {}", offline_hint(kind, dest)) }
+    ExperimentError::Download {
+        url: url.to_string(),
+        reason: format!("{reason}; {}", offline_hint(kind, dest)),
+    }
 }
 
 /// [`fetch_dataset`] with the transfer injected: `transfer(url, path)` must write the
@@ -254,7 +287,10 @@ pub fn fetch_with(
 ) -> ExperimentResult<FetchReport> {
     for (file, _) in &options.checksums {
         if !sources(kind).iter().any(|s| s.file == file) {
-            return Err(ExperimentError::Config(format!("`{file}` is not a file of {}", kind.name())));
+            return Err(ExperimentError::Config(format!(
+                "`{file}` is not a file of {}",
+                kind.name()
+            )));
         }
     }
     std::fs::create_dir_all(dest).map_err(|e| ExperimentError::io(dest, e))?;
@@ -262,23 +298,46 @@ pub fn fetch_with(
     let mut files = Vec::new();
     for src in sources(kind) {
         let url = join_url(base, src.file);
-        let expected = options.checksums.iter().find(|(f, _)| f == src.file).map(|(_, e)| e);
+        let expected = options
+            .checksums
+            .iter()
+            .find(|(f, _)| f == src.file)
+            .map(|(_, e)| e);
         let final_path = dest.join(src.file);
         if final_path.is_file() && !options.force {
             match check_file(src, expected, &final_path, &url) {
                 Ok((bytes, md5, sha256)) => {
-                    files.push(FetchedFile { url, path: final_path, bytes, md5, sha256, cached: true });
+                    files.push(FetchedFile {
+                        url,
+                        path: final_path,
+                        bytes,
+                        md5,
+                        sha256,
+                        cached: true,
+                    });
                     continue;
                 }
-                Err(e) => eprintln!("`{}` is present but fails its check ({e}); downloading it again", final_path.display()),
+                Err(e) => eprintln!(
+                    "`{}` is present but fails its check ({e}); downloading it again",
+                    final_path.display()
+                ),
             }
         }
         let partial = dest.join(format!("{}.download", src.file));
-        let result = transfer(&url, &partial).and_then(|()| check_file(src, expected, &partial, &url));
+        let result =
+            transfer(&url, &partial).and_then(|()| check_file(src, expected, &partial, &url));
         match result {
             Ok((bytes, md5, sha256)) => {
-                std::fs::rename(&partial, &final_path).map_err(|e| ExperimentError::io(&final_path, e))?;
-                files.push(FetchedFile { url, path: final_path, bytes, md5, sha256, cached: false });
+                std::fs::rename(&partial, &final_path)
+                    .map_err(|e| ExperimentError::io(&final_path, e))?;
+                files.push(FetchedFile {
+                    url,
+                    path: final_path,
+                    bytes,
+                    md5,
+                    sha256,
+                    cached: false,
+                });
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
@@ -290,27 +349,40 @@ pub fn fetch_with(
         DatasetKind::FashionMnist => dest.to_path_buf(),
         DatasetKind::Cifar10 => unpack_cifar10(&dest.join(CIFAR10_SOURCES[0].file), dest)?,
     };
-    let counts = (kind.load(&dir, Split::Train)?.len(), kind.load(&dir, Split::Test)?.len());
+    let counts = (
+        kind.load(&dir, Split::Train)?.len(),
+        kind.load(&dir, Split::Test)?.len(),
+    );
     let want = official_counts(kind);
     if options.official() && counts != want {
         return Err(ExperimentError::CorruptData {
             path: dir,
             reason: format!("{counts:?} train/test images, expected {want:?}"),
-            hint: format!("delete the folder and run `curtain data fetch {}` again", kind.name()),
+            hint: format!(
+                "delete the folder and run `curtain data fetch {}` again",
+                kind.name()
+            ),
         });
     }
     Ok(FetchReport { dir, files, counts })
 }
 
 /// Checks a downloaded file; returns its size, MD5 and SHA-256.
-fn check_file(src: &Source, expected: Option<&Expected>, path: &Path, url: &str) -> ExperimentResult<(u64, String, String)> {
+fn check_file(
+    src: &Source,
+    expected: Option<&Expected>,
+    path: &Path,
+    url: &str,
+) -> ExperimentResult<(u64, String, String)> {
     let f = std::fs::File::open(path).map_err(|e| ExperimentError::io(path, e))?;
     let mut reader = std::io::BufReader::new(f);
     let (mut md5, mut sha) = (Md5::new(), Sha256::new());
     let mut buf = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
     loop {
-        let n = reader.read(&mut buf).map_err(|e| ExperimentError::io(path, e))?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| ExperimentError::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -322,11 +394,17 @@ fn check_file(src: &Source, expected: Option<&Expected>, path: &Path, url: &str)
     let sha256: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let bad = |reason: String| ExperimentError::Download {
         url: url.to_string(),
-        reason: format!("{reason}; the file was discarded — try again, or check the --mirror address"),
+        reason: format!(
+            "{reason}; the file was discarded — try again, or check the --mirror address"
+        ),
     };
     match expected {
-        Some(Expected::Md5(want)) if &md5 != want => return Err(bad(format!("MD5 {md5}, expected {want}"))),
-        Some(Expected::Sha256(want)) if &sha256 != want => return Err(bad(format!("SHA-256 {sha256}, expected {want}"))),
+        Some(Expected::Md5(want)) if &md5 != want => {
+            return Err(bad(format!("MD5 {md5}, expected {want}")))
+        }
+        Some(Expected::Sha256(want)) if &sha256 != want => {
+            return Err(bad(format!("SHA-256 {sha256}, expected {want}")))
+        }
         Some(_) => {}
         None => {
             if let Some(size) = src.size.filter(|&s| s != bytes) {
@@ -353,11 +431,13 @@ pub fn gunzip_sha256(path: &Path) -> ExperimentResult<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = dec.read(&mut buf).map_err(|e| ExperimentError::CorruptData {
-            path: path.to_path_buf(),
-            reason: format!("not a valid gzip stream ({e})"),
-            hint: "delete it and fetch again".into(),
-        })?;
+        let n = dec
+            .read(&mut buf)
+            .map_err(|e| ExperimentError::CorruptData {
+                path: path.to_path_buf(),
+                reason: format!("not a valid gzip stream ({e})"),
+                hint: "delete it and fetch again".into(),
+            })?;
         if n == 0 {
             break;
         }
@@ -383,26 +463,40 @@ pub fn unpack_cifar10(archive: &Path, dest: &Path) -> ExperimentResult<PathBuf> 
     std::fs::create_dir_all(&tmp).map_err(|e| ExperimentError::io(&tmp, e))?;
     let f = std::fs::File::open(archive).map_err(|e| ExperimentError::io(archive, e))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)));
-    let entries = tar.entries().map_err(|e| corrupt(format!("not a tar.gz archive ({e})")))?;
+    let entries = tar
+        .entries()
+        .map_err(|e| corrupt(format!("not a tar.gz archive ({e})")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| corrupt(format!("cannot read the archive ({e})")))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry.path().map_err(|e| corrupt(format!("bad member name ({e})")))?.into_owned();
-        let parts: Vec<String> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        let [folder, name] = parts.as_slice() else { continue };
+        let path = entry
+            .path()
+            .map_err(|e| corrupt(format!("bad member name ({e})")))?
+            .into_owned();
+        let parts: Vec<String> = path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let [folder, name] = parts.as_slice() else {
+            continue;
+        };
         if folder != CIFAR10_FOLDER || name.starts_with('.') {
             continue;
         }
         let target = tmp.join(name);
-        let mut out = std::fs::File::create(&target).map_err(|e| ExperimentError::io(&target, e))?;
-        std::io::copy(&mut entry, &mut out).map_err(|e| corrupt(format!("cannot unpack `{}` ({e})", path.display())))?;
+        let mut out =
+            std::fs::File::create(&target).map_err(|e| ExperimentError::io(&target, e))?;
+        std::io::copy(&mut entry, &mut out)
+            .map_err(|e| corrupt(format!("cannot unpack `{}` ({e})", path.display())))?;
     }
     for name in CIFAR10_BATCHES {
         if !tmp.join(name).is_file() {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(corrupt(format!("the archive holds no `{CIFAR10_FOLDER}/{name}`")));
+            return Err(corrupt(format!(
+                "the archive holds no `{CIFAR10_FOLDER}/{name}`"
+            )));
         }
     }
     for split in [Split::Train, Split::Test] {
@@ -457,7 +551,8 @@ pub mod fixtures {
         let batch = |n: usize, salt: usize| -> Vec<u8> {
             (0..n)
                 .flat_map(|i| {
-                    std::iter::once((i % 10) as u8).chain((0..3072).map(move |p| ((p * 7 + i * 13 + salt) % 256) as u8))
+                    std::iter::once((i % 10) as u8)
+                        .chain((0..3072).map(move |p| ((p * 7 + i * 13 + salt) % 256) as u8))
                 })
                 .collect()
         };
@@ -473,7 +568,10 @@ pub mod fixtures {
             add(&format!("data_batch_{i}.bin"), &batch(per_batch, i));
         }
         add("test_batch.bin", &batch(test, 0));
-        add("batches.meta.txt", b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
+        add(
+            "batches.meta.txt",
+            b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n",
+        );
         gzip(&tar.into_inner().unwrap_or_default())
     }
 }
@@ -483,13 +581,16 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::loopback::{LoopbackServer, Route};
     use crate::data::md5::md5_hex;
+    use crate::loopback::{LoopbackServer, Route};
 
     /// Serves `files` at `/mirror/<name>` (404 otherwise); returns the mirror's base URL
     /// and the server, whose log holds the paths requested.
     fn serve(files: &[(&str, Vec<u8>)]) -> (String, LoopbackServer) {
-        let routes = files.iter().map(|(n, b)| Route::new(format!("/mirror/{n}"), b.clone())).collect();
+        let routes = files
+            .iter()
+            .map(|(n, b)| Route::new(format!("/mirror/{n}"), b.clone()))
+            .collect();
         let server = LoopbackServer::start(routes);
         (format!("{}/mirror", server.base()), server)
     }
@@ -497,7 +598,10 @@ mod tests {
     fn options(base: &str, files: &[(&str, Vec<u8>)]) -> DataFetchOptions {
         DataFetchOptions {
             base_url: Some(base.to_string()),
-            checksums: files.iter().map(|(n, b)| (n.to_string(), Expected::Md5(md5_hex(b)))).collect(),
+            checksums: files
+                .iter()
+                .map(|(n, b)| (n.to_string(), Expected::Md5(md5_hex(b))))
+                .collect(),
             progress: false,
             force: false,
         }
@@ -517,31 +621,63 @@ mod tests {
         assert_eq!(report.files.len(), 4);
         assert!(report.files.iter().all(|f| !f.cached));
         assert_eq!(log.requests().len(), 4);
-        let test = DatasetKind::FashionMnist.load(&report.dir, Split::Test).unwrap();
+        let test = DatasetKind::FashionMnist
+            .load(&report.dir, Split::Test)
+            .unwrap();
         assert_eq!(test.labels, (0..10).map(|i| i as u8).collect::<Vec<_>>());
 
         let again = fetch_dataset(DatasetKind::FashionMnist, dest.path(), &opts).unwrap();
         assert!(again.files.iter().all(|f| f.cached));
-        assert_eq!(log.requests().len(), 4, "nothing downloaded the second time");
+        assert_eq!(
+            log.requests().len(),
+            4,
+            "nothing downloaded the second time"
+        );
 
         // Tampered expectation for one file: refused, nothing left under its name.
         let bad_dest = tempfile::tempdir().unwrap();
         let mut bad = opts.clone();
         bad.checksums[2].1 = Expected::Md5("0".repeat(32));
-        let err = fetch_dataset(DatasetKind::FashionMnist, bad_dest.path(), &bad).unwrap_err().to_string();
-        assert!(err.contains("t10k-images-idx3-ubyte.gz") && err.contains("MD5") && err.contains(&"0".repeat(32)), "{err}");
+        let err = fetch_dataset(DatasetKind::FashionMnist, bad_dest.path(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t10k-images-idx3-ubyte.gz")
+                && err.contains("MD5")
+                && err.contains(&"0".repeat(32)),
+            "{err}"
+        );
         assert!(!bad_dest.path().join("t10k-images-idx3-ubyte.gz").exists());
-        assert!(!bad_dest.path().join("t10k-images-idx3-ubyte.gz.download").exists());
+        assert!(!bad_dest
+            .path()
+            .join("t10k-images-idx3-ubyte.gz.download")
+            .exists());
 
         // Official checks on the tiny files: the MD5 differs from Zalando's.
-        let official = DataFetchOptions { base_url: Some(base.clone()), ..DataFetchOptions::default() };
-        let err = fetch_dataset(DatasetKind::FashionMnist, bad_dest.path(), &official).unwrap_err().to_string();
-        assert!(err.contains("expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d"), "{err}");
+        let official = DataFetchOptions {
+            base_url: Some(base.clone()),
+            ..DataFetchOptions::default()
+        };
+        let err = fetch_dataset(DatasetKind::FashionMnist, bad_dest.path(), &official)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            "{err}"
+        );
 
         // A mirror without the files: HTTP 404, with the offline hint.
-        let missing = DataFetchOptions { base_url: Some(format!("{base}/nowhere")), ..opts };
-        let err = fetch_dataset(DatasetKind::FashionMnist, bad_dest.path(), &missing).unwrap_err().to_string();
-        assert!(err.contains("HTTP 404") && err.contains("apt-get install dataset-fashion-mnist"), "{err}");
+        let missing = DataFetchOptions {
+            base_url: Some(format!("{base}/nowhere")),
+            ..opts
+        };
+        let err = fetch_dataset(DatasetKind::FashionMnist, bad_dest.path(), &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTP 404") && err.contains("apt-get install dataset-fashion-mnist"),
+            "{err}"
+        );
     }
 
     /// CIFAR-10 over HTTP: the archive is checked and unpacked into
@@ -553,7 +689,8 @@ mod tests {
         let files = vec![("cifar-10-binary.tar.gz", archive)];
         let (base, _) = serve(&files);
         let dest = tempfile::tempdir().unwrap();
-        let report = fetch_dataset(DatasetKind::Cifar10, dest.path(), &options(&base, &files)).unwrap();
+        let report =
+            fetch_dataset(DatasetKind::Cifar10, dest.path(), &options(&base, &files)).unwrap();
         assert_eq!(report.dir, dest.path().join(CIFAR10_FOLDER));
         assert_eq!(report.counts, (15, 4));
         assert!(report.dir.join("batches.meta.txt").is_file());
@@ -562,8 +699,13 @@ mod tests {
 
         // The official checks refuse the tiny archive by its size.
         let dest2 = tempfile::tempdir().unwrap();
-        let official = DataFetchOptions { base_url: Some(base), ..DataFetchOptions::default() };
-        let err = fetch_dataset(DatasetKind::Cifar10, dest2.path(), &official).unwrap_err().to_string();
+        let official = DataFetchOptions {
+            base_url: Some(base),
+            ..DataFetchOptions::default()
+        };
+        let err = fetch_dataset(DatasetKind::Cifar10, dest2.path(), &official)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected 170052171"), "{err}");
         assert!(!dest2.path().join("cifar-10-binary.tar.gz").exists());
     }
@@ -576,12 +718,19 @@ mod tests {
         h.set_size(3073);
         h.set_mode(0o644);
         h.set_cksum();
-        tar.append_data(&mut h, "cifar-10-batches-bin/data_batch_1.bin", &[0u8; 3073][..]).unwrap();
+        tar.append_data(
+            &mut h,
+            "cifar-10-batches-bin/data_batch_1.bin",
+            &[0u8; 3073][..],
+        )
+        .unwrap();
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(&tar.into_inner().unwrap()).unwrap();
         let archive = dir.path().join("a.tar.gz");
         std::fs::write(&archive, enc.finish().unwrap()).unwrap();
-        let err = unpack_cifar10(&archive, dir.path()).unwrap_err().to_string();
+        let err = unpack_cifar10(&archive, dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data_batch_2.bin"), "{err}");
         assert!(!dir.path().join(CIFAR10_FOLDER).exists());
         std::fs::write(&archive, b"not gzip").unwrap();
@@ -591,10 +740,23 @@ mod tests {
     #[test]
     fn overrides_are_checked() {
         let k = DatasetKind::FashionMnist;
-        let (f, e) = Expected::parse_override(k, &format!("t10k-labels-idx1-ubyte.gz={}", "AB".repeat(16)), false).unwrap();
-        assert_eq!((f.as_str(), e), ("t10k-labels-idx1-ubyte.gz", Expected::Md5("ab".repeat(16))));
-        let err = Expected::parse_override(k, "labels.gz=00", false).unwrap_err().to_string();
-        assert!(err.contains("labels.gz") && err.contains("t10k-labels-idx1-ubyte.gz"), "{err}");
+        let (f, e) = Expected::parse_override(
+            k,
+            &format!("t10k-labels-idx1-ubyte.gz={}", "AB".repeat(16)),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (f.as_str(), e),
+            ("t10k-labels-idx1-ubyte.gz", Expected::Md5("ab".repeat(16)))
+        );
+        let err = Expected::parse_override(k, "labels.gz=00", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("labels.gz") && err.contains("t10k-labels-idx1-ubyte.gz"),
+            "{err}"
+        );
         assert!(Expected::parse_override(k, "t10k-labels-idx1-ubyte.gz=00", true).is_err());
         assert!(Expected::parse_override(k, "no-equals-sign", true).is_err());
         assert_eq!(join_url("http://h/a/", "f.gz"), "http://h/a/f.gz");
@@ -611,22 +773,42 @@ mod tests {
             return;
         }
         for src in sources(DatasetKind::FashionMnist) {
-            assert_eq!(gunzip_sha256(&debian.join(src.file)).unwrap(), src.payload_sha256.unwrap(), "{}", src.file);
+            assert_eq!(
+                gunzip_sha256(&debian.join(src.file)).unwrap(),
+                src.payload_sha256.unwrap(),
+                "{}",
+                src.file
+            );
         }
         let dest = tempfile::tempdir().unwrap();
         let mut copy = |url: &str, to: &Path| -> ExperimentResult<()> {
             let name = url.rsplit('/').next().unwrap_or_default();
-            std::fs::copy(debian.join(name), to).map(|_| ()).map_err(|e| ExperimentError::io(to, e))
+            std::fs::copy(debian.join(name), to)
+                .map(|_| ())
+                .map_err(|e| ExperimentError::io(to, e))
         };
-        let err = fetch_with(DatasetKind::FashionMnist, dest.path(), &DataFetchOptions::default(), &mut copy)
-            .unwrap_err()
-            .to_string();
+        let err = fetch_with(
+            DatasetKind::FashionMnist,
+            dest.path(),
+            &DataFetchOptions::default(),
+            &mut copy,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("MD5") && err.contains("train-images"), "{err}");
         let own: Vec<(String, Expected)> = sources(DatasetKind::FashionMnist)
             .iter()
-            .map(|s| (s.file.to_string(), Expected::Md5(md5_hex(&std::fs::read(debian.join(s.file)).unwrap()))))
+            .map(|s| {
+                (
+                    s.file.to_string(),
+                    Expected::Md5(md5_hex(&std::fs::read(debian.join(s.file)).unwrap())),
+                )
+            })
             .collect();
-        let opts = DataFetchOptions { checksums: own, ..DataFetchOptions::default() };
+        let opts = DataFetchOptions {
+            checksums: own,
+            ..DataFetchOptions::default()
+        };
         let report = fetch_with(DatasetKind::FashionMnist, dest.path(), &opts, &mut copy).unwrap();
         assert_eq!(report.counts, (60_000, 10_000));
     }

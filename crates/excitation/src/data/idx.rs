@@ -28,7 +28,8 @@ pub const FASHION_MNIST_CLASSES: &[&str] = &[
 ];
 
 /// How to get Fashion-MNIST, quoted in every error about it.
-pub const FASHION_MNIST_HINT: &str = "install Debian's package with `apt-get install dataset-fashion-mnist` \
+pub const FASHION_MNIST_HINT: &str =
+    "install Debian's package with `apt-get install dataset-fashion-mnist` \
 (files in /usr/share/datasets/fashion-mnist) or run `curtain data fetch fashion-mnist`";
 
 /// Reads the Fashion-MNIST `split` from `dir` (files `train-images-idx3-ubyte[.gz]`,
@@ -48,19 +49,36 @@ pub fn fashion_mnist(dir: &Path, split: Split) -> ExperimentResult<Dataset> {
         hint: FASHION_MNIST_HINT.into(),
     };
     if dims.len() != 3 {
-        return Err(corrupt(&images_path, format!("image file has {} dimensions, expected 3", dims.len())));
+        return Err(corrupt(
+            &images_path,
+            format!("image file has {} dimensions, expected 3", dims.len()),
+        ));
     }
     if ldims.len() != 1 {
-        return Err(corrupt(&labels_path, format!("label file has {} dimensions, expected 1", ldims.len())));
+        return Err(corrupt(
+            &labels_path,
+            format!("label file has {} dimensions, expected 1", ldims.len()),
+        ));
     }
     if dims[0] != ldims[0] {
         return Err(corrupt(
             &labels_path,
-            format!("{} labels for {} images in `{}`", ldims[0], dims[0], images_path.display()),
+            format!(
+                "{} labels for {} images in `{}`",
+                ldims[0],
+                dims[0],
+                images_path.display()
+            ),
         ));
     }
-    if let Some(&bad) = labels.iter().find(|&&l| l as usize >= FASHION_MNIST_CLASSES.len()) {
-        return Err(corrupt(&labels_path, format!("label {bad} is not a class index 0..10")));
+    if let Some(&bad) = labels
+        .iter()
+        .find(|&&l| l as usize >= FASHION_MNIST_CLASSES.len())
+    {
+        return Err(corrupt(
+            &labels_path,
+            format!("label {bad} is not a class index 0..10"),
+        ));
     }
     Dataset::new(pixels, labels, 1, dims[1], dims[2], FASHION_MNIST_CLASSES)
 }
@@ -83,13 +101,13 @@ pub fn read_idx(path: &Path) -> ExperimentResult<(Vec<usize>, Vec<u8>)> {
     let raw = std::fs::read(path).map_err(|e| ExperimentError::io(path, e))?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            ExperimentError::CorruptData {
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| ExperimentError::CorruptData {
                 path: path.to_path_buf(),
                 reason: format!("not a valid gzip stream ({e})"),
                 hint: FASHION_MNIST_HINT.into(),
-            }
-        })?;
+            })?;
         out
     } else {
         raw
@@ -104,18 +122,30 @@ pub fn read_idx(path: &Path) -> ExperimentResult<(Vec<usize>, Vec<u8>)> {
 /// Parses IDX bytes of type `u8`.
 pub fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, Vec<u8>), String> {
     if bytes.len() < 4 {
-        return Err(format!("{} bytes, too short for an IDX header", bytes.len()));
+        return Err(format!(
+            "{} bytes, too short for an IDX header",
+            bytes.len()
+        ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(format!("magic starts with {:#04x} {:#04x}, expected 0x00 0x00", bytes[0], bytes[1]));
+        return Err(format!(
+            "magic starts with {:#04x} {:#04x}, expected 0x00 0x00",
+            bytes[0], bytes[1]
+        ));
     }
     if bytes[2] != 0x08 {
-        return Err(format!("element type {:#04x}, expected 0x08 (unsigned byte)", bytes[2]));
+        return Err(format!(
+            "element type {:#04x}, expected 0x08 (unsigned byte)",
+            bytes[2]
+        ));
     }
     let ndim = bytes[3] as usize;
     let header = 4 + 4 * ndim;
     if ndim == 0 || bytes.len() < header {
-        return Err(format!("header of {ndim} dimensions does not fit in {} bytes", bytes.len()));
+        return Err(format!(
+            "header of {ndim} dimensions does not fit in {} bytes",
+            bytes.len()
+        ));
     }
     let dims: Vec<usize> = (0..ndim)
         .map(|d| {
@@ -126,7 +156,9 @@ pub fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, Vec<u8>), String> {
     let expected: usize = dims.iter().product();
     let got = bytes.len() - header;
     if got != expected {
-        return Err(format!("header promises {dims:?} = {expected} bytes of data, file holds {got}"));
+        return Err(format!(
+            "header promises {dims:?} = {expected} bytes of data, file holds {got}"
+        ));
     }
     Ok((dims, bytes[header..].to_vec()))
 }
@@ -157,16 +189,20 @@ mod tests {
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
         let img = encode_idx(&[n, 28, 28], &pixels);
         let lab = encode_idx(&[n], &labels);
-        let (suffix, img, lab) = if compress { (".gz", gz(&img), gz(&lab)) } else { ("", img, lab) };
+        let (suffix, img, lab) = if compress {
+            (".gz", gz(&img), gz(&lab))
+        } else {
+            ("", img, lab)
+        };
         std::fs::write(dir.join(format!("t10k-images-idx3-ubyte{suffix}")), img).unwrap();
         std::fs::write(dir.join(format!("t10k-labels-idx1-ubyte{suffix}")), lab).unwrap();
         (pixels, labels)
     }
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("curtain-idx-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
+    /// An empty folder, removed with its temporary parent on drop.
+    fn tmp(name: &str) -> crate::testing::TempPath {
+        let d = crate::testing::temp_path(name);
+        std::fs::create_dir_all(&*d).unwrap();
         d
     }
 
@@ -188,7 +224,10 @@ mod tests {
         let dir = tmp("missing");
         let err = fashion_mnist(&dir, Split::Train).unwrap_err().to_string();
         assert!(err.contains("train-images-idx3-ubyte"), "{err}");
-        assert!(err.contains("apt-get install dataset-fashion-mnist"), "{err}");
+        assert!(
+            err.contains("apt-get install dataset-fashion-mnist"),
+            "{err}"
+        );
         assert!(err.contains("curtain data fetch fashion-mnist"), "{err}");
     }
 
@@ -208,11 +247,17 @@ mod tests {
         let err = fashion_mnist(&dir, Split::Test).unwrap_err().to_string();
         assert!(err.contains("gzip"), "{err}");
         // Wrong magic.
-        assert!(parse_idx(&[1, 0, 8, 1, 0, 0, 0, 0]).unwrap_err().contains("magic"));
+        assert!(parse_idx(&[1, 0, 8, 1, 0, 0, 0, 0])
+            .unwrap_err()
+            .contains("magic"));
         // Label out of range.
         let dir = tmp("badlabel");
         write_set(&dir, 2, false);
-        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), encode_idx(&[2], &[1, 12])).unwrap();
+        std::fs::write(
+            dir.join("t10k-labels-idx1-ubyte"),
+            encode_idx(&[2], &[1, 12]),
+        )
+        .unwrap();
         let err = fashion_mnist(&dir, Split::Test).unwrap_err().to_string();
         assert!(err.contains("label 12"), "{err}");
     }

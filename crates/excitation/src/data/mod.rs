@@ -74,7 +74,14 @@ impl Dataset {
                 class_names.len()
             )));
         }
-        Ok(Self { pixels, labels, channels, height, width, class_names })
+        Ok(Self {
+            pixels,
+            labels,
+            channels,
+            height,
+            width,
+            class_names,
+        })
     }
 
     /// Number of images.
@@ -112,7 +119,14 @@ impl Dataset {
             pixels.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Self::new(pixels, labels, self.channels, self.height, self.width, self.class_names)
+        Self::new(
+            pixels,
+            labels,
+            self.channels,
+            self.height,
+            self.width,
+            self.class_names,
+        )
     }
 
     /// The first `n` images (all of them if `n ≥ len()`).

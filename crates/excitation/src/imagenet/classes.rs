@@ -182,7 +182,14 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["tench", "cassette player", "church", "garbage truck", "golf ball", "ostrich"]
+            [
+                "tench",
+                "cassette player",
+                "church",
+                "garbage truck",
+                "golf ball",
+                "ostrich"
+            ]
         );
     }
 
@@ -193,12 +200,24 @@ mod tests {
         assert_eq!(parse_class("Golf_Ball").unwrap(), 574);
         assert_eq!(parse_class("Cardigan").unwrap(), 264);
         assert_eq!(parse_class("cardigan").unwrap(), 474);
-        assert!(matches!(parse_class("CARDIGAN"), Err(Error::AmbiguousClassName { .. })));
-        assert!(matches!(parse_class("1000"), Err(Error::ClassIndexOutOfRange(1000))));
+        assert!(matches!(
+            parse_class("CARDIGAN"),
+            Err(Error::AmbiguousClassName { .. })
+        ));
+        assert!(matches!(
+            parse_class("1000"),
+            Err(Error::ClassIndexOutOfRange(1000))
+        ));
         let e = parse_class("golf").unwrap_err();
         assert!(e.to_string().contains("574 `golf ball`"), "{e}");
-        assert_eq!(parse_class_list("tench, 482,church").unwrap(), vec![0, 482, 497]);
-        assert!(matches!(parse_class_list("tench,,9"), Err(Error::EmptyClassEntry(_))));
+        assert_eq!(
+            parse_class_list("tench, 482,church").unwrap(),
+            vec![0, 482, 497]
+        );
+        assert!(matches!(
+            parse_class_list("tench,,9"),
+            Err(Error::EmptyClassEntry(_))
+        ));
         assert_eq!(class_of_folder("n03888257"), Some(701));
         assert_eq!(class_of_folder("cats and dogs"), None);
     }

@@ -268,7 +268,10 @@ fn round_half_even(x: f64) -> usize {
 /// # Shapes
 /// `img`: `height × width × 3`, both ≥ `size`; output `size × size × 3`.
 pub fn center_crop(img: &Rgb8, size: usize) -> Rgb8 {
-    assert!(img.width >= size && img.height >= size, "crop larger than image");
+    assert!(
+        img.width >= size && img.height >= size,
+        "crop larger than image"
+    );
     let top = round_half_even((img.height - size) as f64 / 2.0);
     let left = round_half_even((img.width - size) as f64 / 2.0);
     let mut data = Vec::with_capacity(size * size * 3);
@@ -586,7 +589,10 @@ mod pillow_parity {
         let max = *diffs.iter().max().unwrap();
         let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
         // Measured on this fixture: max 36, mean 0.436 levels (see the module docs).
-        assert!(max <= JPEG_MAX_DIFF, "max |zune − libjpeg| = {max}, mean {mean:.3}");
+        assert!(
+            max <= JPEG_MAX_DIFF,
+            "max |zune − libjpeg| = {max}, mean {mean:.3}"
+        );
         assert!(mean <= 0.5, "mean |zune − libjpeg| = {mean:.3}");
     }
 
@@ -630,11 +636,20 @@ mod folders {
         for (class, n) in [("n01440764", 2), ("n03445777", 1)] {
             fs::create_dir_all(tree.join(class)).unwrap();
             for k in 0..n {
-                write_png(&tree.join(class).join(format!("img{k}.jpg.png")), 40, 30, k + 1);
+                write_png(
+                    &tree.join(class).join(format!("img{k}.jpg.png")),
+                    40,
+                    30,
+                    k + 1,
+                );
             }
         }
         let set = load_images(&tree, OnBadImage::Fail, None).unwrap();
-        let folders: Vec<_> = set.images.iter().map(|i| i.folder.clone().unwrap()).collect();
+        let folders: Vec<_> = set
+            .images
+            .iter()
+            .map(|i| i.folder.clone().unwrap())
+            .collect();
         assert_eq!(folders, ["n01440764", "n01440764", "n03445777"]);
         let limited = load_images(&tree, OnBadImage::Fail, Some(2)).unwrap();
         assert_eq!(limited.images.len(), 2);
@@ -650,7 +665,10 @@ mod folders {
         // Truncated PNG: a valid header then nothing.
         let mut bytes = Vec::new();
         image::RgbImage::new(8, 8)
-            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
             .unwrap();
         fs::write(root.join("truncated.png"), &bytes[..bytes.len() / 2]).unwrap();
         let set = load_images(root, OnBadImage::Skip, None).unwrap();
@@ -663,7 +681,10 @@ mod folders {
         assert_eq!(skipped, ["corrupt.jpg", "text.png", "truncated.png"]);
         let err = load_images(root, OnBadImage::Fail, None).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("corrupt.jpg") && msg.contains("--on-bad-image skip"), "{msg}");
+        assert!(
+            msg.contains("corrupt.jpg") && msg.contains("--on-bad-image skip"),
+            "{msg}"
+        );
         // A bad single file fails even in skip mode.
         assert!(matches!(
             load_images(&root.join("text.png"), OnBadImage::Skip, None),

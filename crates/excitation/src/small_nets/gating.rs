@@ -40,9 +40,10 @@ impl GateMode<'_> {
     pub fn gradient_mode(self) -> Option<GradientMode> {
         match self {
             GateMode::Relu => Some(GradientMode::Vanilla),
-            GateMode::Excitation { temperature } => {
-                Some(GradientMode::Excitation { sigma: Sigma::Sigmoid, temperature: temperature as f64 })
-            }
+            GateMode::Excitation { temperature } => Some(GradientMode::Excitation {
+                sigma: Sigma::Sigmoid,
+                temperature: temperature as f64,
+            }),
             GateMode::Frozen(_) => None,
         }
     }
@@ -51,10 +52,12 @@ impl GateMode<'_> {
     /// network with `gate_layers` of them.
     pub fn check_gate_count(self, gate_layers: usize) -> ExperimentResult<()> {
         match self {
-            GateMode::Frozen(gates) if gates.layers.len() != gate_layers => Err(ExperimentError::Shape(format!(
-                "{} frozen gate layers for a network with {gate_layers}",
-                gates.layers.len()
-            ))),
+            GateMode::Frozen(gates) if gates.layers.len() != gate_layers => {
+                Err(ExperimentError::Shape(format!(
+                    "{} frozen gate layers for a network with {gate_layers}",
+                    gates.layers.len()
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -107,7 +110,9 @@ fn layer_error(name: &str, e: crate::Error) -> ExperimentError {
 pub fn gate_of(kind: GateKind, z: &Tensor<4>) -> ExperimentResult<Tensor<4>> {
     match kind {
         GateKind::Relu => Ok(GatedRelu::default().gate(z)),
-        GateKind::MaxPool => max_pool_layer(GradientMode::Vanilla).gate(z).map_err(|e| layer_error("max-pool", e)),
+        GateKind::MaxPool => max_pool_layer(GradientMode::Vanilla)
+            .gate(z)
+            .map_err(|e| layer_error("max-pool", e)),
     }
 }
 
@@ -121,7 +126,9 @@ pub fn apply_relu(z: Tensor<4>, mode: GateMode<'_>, layer: usize) -> ExperimentR
         Some(m) => Ok(GatedRelu::new(m).forward(z)),
         None => {
             let g = frozen_layer(mode, layer)?;
-            GatedRelu::default().forward_frozen(z, g.mask.clone()).map_err(|e| layer_error(&g.name, e))
+            GatedRelu::default()
+                .forward_frozen(z, g.mask.clone())
+                .map_err(|e| layer_error(&g.name, e))
         }
     }
 }
@@ -130,12 +137,18 @@ pub fn apply_relu(z: Tensor<4>, mode: GateMode<'_>, layer: usize) -> ExperimentR
 ///
 /// # Shapes
 /// `x`: `[N, C, H, W]` with even `H`, `W` → `[N, C, H/2, W/2]`.
-pub fn apply_max_pool(x: Tensor<4>, mode: GateMode<'_>, layer: usize) -> ExperimentResult<Tensor<4>> {
+pub fn apply_max_pool(
+    x: Tensor<4>,
+    mode: GateMode<'_>,
+    layer: usize,
+) -> ExperimentResult<Tensor<4>> {
     match mode.gradient_mode() {
         Some(m) => Ok(max_pool_layer(m).forward(x)),
         None => {
             let g = frozen_layer(mode, layer)?;
-            max_pool_layer(GradientMode::Vanilla).forward_frozen(x, g.mask.clone()).map_err(|e| layer_error(&g.name, e))
+            max_pool_layer(GradientMode::Vanilla)
+                .forward_frozen(x, g.mask.clone())
+                .map_err(|e| layer_error(&g.name, e))
         }
     }
 }
@@ -143,9 +156,14 @@ pub fn apply_max_pool(x: Tensor<4>, mode: GateMode<'_>, layer: usize) -> Experim
 fn frozen_layer<'a>(mode: GateMode<'a>, layer: usize) -> ExperimentResult<&'a GateLayer> {
     match mode {
         GateMode::Frozen(gates) => gates.layers.get(layer).ok_or_else(|| {
-            ExperimentError::Shape(format!("gate layer {layer} asked for, {} frozen layers given", gates.layers.len()))
+            ExperimentError::Shape(format!(
+                "gate layer {layer} asked for, {} frozen layers given",
+                gates.layers.len()
+            ))
         }),
-        _ => Err(ExperimentError::Config("no frozen gates in this mode".into())),
+        _ => Err(ExperimentError::Config(
+            "no frozen gates in this mode".into(),
+        )),
     }
 }
 
@@ -155,7 +173,9 @@ fn frozen_layer<'a>(mode: GateMode<'a>, layer: usize) -> ExperimentResult<&'a Ga
 /// # Shapes
 /// `x`: `[N, C, H, W]` with even `H`, `W` → same.
 pub fn soft_pool_weights(x: &Tensor<4>, temperature: f32) -> ExperimentResult<Tensor<4>> {
-    max_pool_layer(GradientMode::Vanilla).soft_weights(x, temperature as f64).map_err(|e| layer_error("max-pool", e))
+    max_pool_layer(GradientMode::Vanilla)
+        .soft_weights(x, temperature as f64)
+        .map_err(|e| layer_error("max-pool", e))
 }
 
 /// `σ(z/T)` with the paper's sigmoid: the excitation factor of a ReLU gate.
@@ -163,7 +183,11 @@ pub fn soft_pool_weights(x: &Tensor<4>, temperature: f32) -> ExperimentResult<Te
 /// # Shapes
 /// `z`: any `[N, C, H, W]` → same.
 pub fn relu_excitation(z: &Tensor<4>, temperature: f32) -> Tensor<4> {
-    GatedRelu::new(GradientMode::Excitation { sigma: Sigma::Sigmoid, temperature: temperature as f64 }).excitation(z)
+    GatedRelu::new(GradientMode::Excitation {
+        sigma: Sigma::Sigmoid,
+        temperature: temperature as f64,
+    })
+    .excitation(z)
 }
 
 #[cfg(test)]
@@ -179,26 +203,54 @@ mod tests {
     fn modes_dispatch_to_the_layers() {
         // One 2×4 channel: windows [1, 5 / 2, 0] and [0, 0 / 0, 0] (a tie: first wins).
         let x = t4(vec![1., 5., 0., 0., 2., 0., 0., 0.], [1, 1, 2, 4]);
-        let m = gate_of(GateKind::MaxPool, &x).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let m = gate_of(GateKind::MaxPool, &x)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(m, vec![0., 1., 1., 0., 0., 0., 0., 0.]);
-        let pooled = apply_max_pool(x.clone(), GateMode::Relu, 0).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let pooled = apply_max_pool(x.clone(), GateMode::Relu, 0)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(pooled, vec![5., 0.]);
         // Frozen to the mask of another input: picks that input's arg-max positions.
         let other = t4(vec![9., 0., 0., 0., 0., 0., 0., 1.], [1, 1, 2, 4]);
         let gates = Gates {
             layers: vec![
-                GateLayer { name: "r".into(), kind: GateKind::Relu, mask: gate_of(GateKind::Relu, &other).unwrap() },
-                GateLayer { name: "p".into(), kind: GateKind::MaxPool, mask: gate_of(GateKind::MaxPool, &other).unwrap() },
+                GateLayer {
+                    name: "r".into(),
+                    kind: GateKind::Relu,
+                    mask: gate_of(GateKind::Relu, &other).unwrap(),
+                },
+                GateLayer {
+                    name: "p".into(),
+                    kind: GateKind::MaxPool,
+                    mask: gate_of(GateKind::MaxPool, &other).unwrap(),
+                },
             ],
         };
         let frozen = apply_max_pool(x.clone(), GateMode::Frozen(&gates), 1).unwrap();
-        assert_eq!(frozen.into_data().try_to_vec::<f32>().unwrap(), vec![1., 0.]);
-        let r = apply_relu(x.clone(), GateMode::Frozen(&gates), 0).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(
+            frozen.into_data().try_to_vec::<f32>().unwrap(),
+            vec![1., 0.]
+        );
+        let r = apply_relu(x.clone(), GateMode::Frozen(&gates), 0)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(r, vec![1., 0., 0., 0., 0., 0., 0., 0.]);
         // A missing layer or a mask of the wrong shape is an error naming the layer.
         assert!(apply_relu(x.clone(), GateMode::Frozen(&gates), 2).is_err());
-        let err = apply_relu(t4(vec![0.; 4], [1, 1, 2, 2]), GateMode::Frozen(&gates), 0).unwrap_err().to_string();
+        let err = apply_relu(t4(vec![0.; 4], [1, 1, 2, 2]), GateMode::Frozen(&gates), 0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`r`"), "{err}");
-        assert!(matches!(GateMode::Excitation { temperature: 0.3 }.gradient_mode(), Some(GradientMode::Excitation { .. })));
+        assert!(matches!(
+            GateMode::Excitation { temperature: 0.3 }.gradient_mode(),
+            Some(GradientMode::Excitation { .. })
+        ));
     }
 }

@@ -74,10 +74,22 @@ impl SmallNetConfig {
     pub fn describe(&self) -> String {
         match self {
             SmallNetConfig::Plain(c) => {
-                format!("plain CNN {:?}×{}, {}", c.channels, c.convs_per_block, if c.batch_norm { "BatchNorm" } else { "no BatchNorm" })
+                format!(
+                    "plain CNN {:?}×{}, {}",
+                    c.channels,
+                    c.convs_per_block,
+                    if c.batch_norm {
+                        "BatchNorm"
+                    } else {
+                        "no BatchNorm"
+                    }
+                )
             }
             SmallNetConfig::ResNet { resnet } => {
-                format!("ResNet {:?} blocks, base width {}, BatchNorm", resnet.blocks_per_stage, resnet.base_width)
+                format!(
+                    "ResNet {:?} blocks, base width {}, BatchNorm",
+                    resnet.blocks_per_stage, resnet.base_width
+                )
             }
         }
     }
@@ -156,7 +168,10 @@ pub enum SmallNet {
 }
 
 fn ck_err(path: &Path, e: impl std::fmt::Display) -> ExperimentError {
-    ExperimentError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() }
+    ExperimentError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
 }
 
 impl SmallNet {
@@ -167,7 +182,10 @@ impl SmallNet {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {
             SmallNet::Plain(m) => m.forward(x),
-            SmallNet::ResNet(m) => m.forward_traced(x, GateMode::Relu).map(|t| t.logits).expect("Relu mode cannot fail"),
+            SmallNet::ResNet(m) => m
+                .forward_traced(x, GateMode::Relu)
+                .map(|t| t.logits)
+                .expect("Relu mode cannot fail"),
         }
     }
 
@@ -207,8 +225,14 @@ impl SmallNet {
     /// Loads what [`SmallNet::save_weights`] wrote into this network.
     pub fn load_weights(self, path: &Path) -> ExperimentResult<Self> {
         match self {
-            SmallNet::Plain(m) => m.try_load_file(path).map(SmallNet::Plain).map_err(|e| ck_err(path, e)),
-            SmallNet::ResNet(m) => m.try_load_file(path).map(SmallNet::ResNet).map_err(|e| ck_err(path, e)),
+            SmallNet::Plain(m) => m
+                .try_load_file(path)
+                .map(SmallNet::Plain)
+                .map_err(|e| ck_err(path, e)),
+            SmallNet::ResNet(m) => m
+                .try_load_file(path)
+                .map(SmallNet::ResNet)
+                .map_err(|e| ck_err(path, e)),
         }
     }
 }
@@ -222,7 +246,10 @@ mod tests {
     fn config_json_reads_old_plain_configs_and_round_trips() {
         let plain = PlainCnnConfig::fashion_mnist(true);
         let old = serde_json::to_string(&plain).unwrap();
-        assert_eq!(serde_json::from_str::<SmallNetConfig>(&old).unwrap(), SmallNetConfig::Plain(plain));
+        assert_eq!(
+            serde_json::from_str::<SmallNetConfig>(&old).unwrap(),
+            SmallNetConfig::Plain(plain)
+        );
         let r: SmallNetConfig = SmallResNetConfig::fashion_mnist().into();
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.starts_with("{\"resnet\":"), "{json}");
@@ -237,27 +264,59 @@ mod tests {
     fn files_are_the_inner_networks() {
         let dev = Device::flex();
         dev.seed(3);
-        let cfg = PlainCnnConfig { image_size: 8, channels: vec![4, 8], ..PlainCnnConfig::fashion_mnist(true) };
+        let cfg = PlainCnnConfig {
+            image_size: 8,
+            channels: vec![4, 8],
+            ..PlainCnnConfig::fashion_mnist(true)
+        };
         let bare = cfg.init(&dev).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.bpk");
         bare.clone().save_file(&p).unwrap();
-        let wrapped = SmallNetConfig::from(cfg.clone()).init(&dev).unwrap().load_weights(&p).unwrap();
+        let wrapped = SmallNetConfig::from(cfg.clone())
+            .init(&dev)
+            .unwrap()
+            .load_weights(&p)
+            .unwrap();
         let x = Tensor::<4>::ones([1, 1, 8, 8], &dev);
         assert_eq!(
-            wrapped.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap(),
-            bare.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap()
+            wrapped
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+            bare.forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
         );
         let q = dir.path().join("r.bpk");
-        let rc = SmallResNetConfig { in_channels: 1, image_size: 8, base_width: 4, blocks_per_stage: vec![1, 1], num_classes: 10 };
+        let rc = SmallResNetConfig {
+            in_channels: 1,
+            image_size: 8,
+            base_width: 4,
+            blocks_per_stage: vec![1, 1],
+            num_classes: 10,
+        };
         let r = SmallNetConfig::from(rc.clone()).init(&dev).unwrap();
         r.save_weights(&q).unwrap();
-        let back = SmallNetConfig::from(rc).init(&dev).unwrap().load_weights(&q).unwrap();
+        let back = SmallNetConfig::from(rc)
+            .init(&dev)
+            .unwrap()
+            .load_weights(&q)
+            .unwrap();
         assert_eq!(
-            r.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap(),
+            r.forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
             back.forward(x).into_data().try_to_vec::<f32>().unwrap()
         );
         // A ResNet file does not load into a plain CNN.
-        assert!(SmallNetConfig::from(cfg).init(&dev).unwrap().load_weights(&q).is_err());
+        assert!(SmallNetConfig::from(cfg)
+            .init(&dev)
+            .unwrap()
+            .load_weights(&q)
+            .is_err());
     }
 }

@@ -32,18 +32,36 @@ pub struct PlainCnnConfig {
 impl PlainCnnConfig {
     /// The small network used on Fashion-MNIST: blocks of 16, 32, 64 channels, one conv each.
     pub fn fashion_mnist(batch_norm: bool) -> Self {
-        Self { in_channels: 1, image_size: 28, channels: vec![16, 32, 64], convs_per_block: 1, batch_norm, num_classes: 10 }
+        Self {
+            in_channels: 1,
+            image_size: 28,
+            channels: vec![16, 32, 64],
+            convs_per_block: 1,
+            batch_norm,
+            num_classes: 10,
+        }
     }
 
     /// The CIFAR-10 variant: 32×32×3 input, blocks of 32, 64, 128 channels, two convs each.
     pub fn cifar10(batch_norm: bool) -> Self {
-        Self { in_channels: 3, image_size: 32, channels: vec![32, 64, 128], convs_per_block: 2, batch_norm, num_classes: 10 }
+        Self {
+            in_channels: 3,
+            image_size: 32,
+            channels: vec![32, 64, 128],
+            convs_per_block: 2,
+            batch_norm,
+            num_classes: 10,
+        }
     }
 
     /// Checks the sizes fit together.
     pub fn validate(&self) -> ExperimentResult<()> {
         let pools = self.channels.len().saturating_sub(1);
-        if self.channels.is_empty() || self.convs_per_block == 0 || self.in_channels == 0 || self.num_classes == 0 {
+        if self.channels.is_empty()
+            || self.convs_per_block == 0
+            || self.in_channels == 0
+            || self.num_classes == 0
+        {
             return Err(ExperimentError::Config(format!("empty network: {self:?}")));
         }
         if self.image_size == 0 || self.image_size % (1 << pools) != 0 {
@@ -73,7 +91,9 @@ impl PlainCnnConfig {
                     conv: Conv2dConfig::new([c_in, c_out], [3, 3])
                         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                         .init(device),
-                    bn: self.batch_norm.then(|| BatchNormConfig::new(c_out).init(device)),
+                    bn: self
+                        .batch_norm
+                        .then(|| BatchNormConfig::new(c_out).init(device)),
                 });
                 c_in = c_out;
             }
@@ -124,7 +144,13 @@ impl Trace {
             .gate_inputs
             .iter()
             .zip(&self.gate_names)
-            .map(|(z, (name, kind))| Ok(GateLayer { name: name.clone(), kind: *kind, mask: gate_of(*kind, z)? }))
+            .map(|(z, (name, kind))| {
+                Ok(GateLayer {
+                    name: name.clone(),
+                    kind: *kind,
+                    mask: gate_of(*kind, z)?,
+                })
+            })
             .collect::<ExperimentResult<_>>()?;
         Ok(Gates { layers })
     }
@@ -132,7 +158,12 @@ impl Trace {
 
 /// An MLP's parameters: per layer `(rows, cols, row-major W_ℓ)`, per layer `b_ℓ`, the head
 /// `(C, d_L, row-major y)` and the head bias.
-pub type MlpParameters = (Vec<(usize, usize, Vec<f32>)>, Vec<Vec<f32>>, (usize, usize, Vec<f32>), Vec<f32>);
+pub type MlpParameters = (
+    Vec<(usize, usize, Vec<f32>)>,
+    Vec<Vec<f32>>,
+    (usize, usize, Vec<f32>),
+    Vec<f32>,
+);
 
 fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap_or_default()
@@ -143,27 +174,47 @@ impl PlainCnn {
     /// (a padded 3×3 conv on a 1×1 input uses only its centre tap): its dense parameters.
     pub fn mlp_parameters(&self) -> ExperimentResult<MlpParameters> {
         if self.blocks.len() != 1 {
-            return Err(ExperimentError::Config(format!("{} blocks; an MLP view needs exactly one", self.blocks.len())));
+            return Err(ExperimentError::Config(format!(
+                "{} blocks; an MLP view needs exactly one",
+                self.blocks.len()
+            )));
         }
         let (mut ws, mut bs) = (Vec::new(), Vec::new());
         for unit in &self.blocks[0].convs {
             if unit.bn.is_some() {
-                return Err(ExperimentError::Config("an MLP view needs a network without BatchNorm".into()));
+                return Err(ExperimentError::Config(
+                    "an MLP view needs a network without BatchNorm".into(),
+                ));
             }
             let w = unit.conv.weight.val();
             let [o, i, kh, kw] = w.dims();
-            let centre = w.slice([0..o, 0..i, kh / 2..kh / 2 + 1, kw / 2..kw / 2 + 1]).reshape([o, i]);
+            let centre = w
+                .slice([0..o, 0..i, kh / 2..kh / 2 + 1, kw / 2..kw / 2 + 1])
+                .reshape([o, i]);
             ws.push((o, i, floats(centre)));
-            bs.push(unit.conv.bias.as_ref().map(|b| floats(b.val())).unwrap_or_else(|| vec![0.0; o]));
+            bs.push(
+                unit.conv
+                    .bias
+                    .as_ref()
+                    .map(|b| floats(b.val()))
+                    .unwrap_or_else(|| vec![0.0; o]),
+            );
         }
         // burn's Linear stores its weight as [d_in, d_out]; the paper's y is C × d_L.
         let hw = self.head.weight.val();
         let [d, c] = hw.dims();
         if d != ws.last().map(|w| w.0).unwrap_or(0) {
-            return Err(ExperimentError::Config(format!("head takes {d} inputs: the input is not 1×1")));
+            return Err(ExperimentError::Config(format!(
+                "head takes {d} inputs: the input is not 1×1"
+            )));
         }
         let head = floats(hw.transpose());
-        let hb = self.head.bias.as_ref().map(|b| floats(b.val())).unwrap_or_else(|| vec![0.0; c]);
+        let hb = self
+            .head
+            .bias
+            .as_ref()
+            .map(|b| floats(b.val()))
+            .unwrap_or_else(|| vec![0.0; c]);
         Ok((ws, bs, (c, d, head), hb))
     }
 
@@ -172,7 +223,9 @@ impl PlainCnn {
     /// # Shapes
     /// `x`: `[N, C, H, W]` → `[N, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward_traced(x, GateMode::Relu).map(|t| t.logits).expect("Relu mode cannot fail")
+        self.forward_traced(x, GateMode::Relu)
+            .map(|t| t.logits)
+            .expect("Relu mode cannot fail")
     }
 
     /// Names and kinds of the gate layers, in forward order.
@@ -234,7 +287,11 @@ impl PlainCnn {
             }
         }
         let logits = self.head.forward(h.flatten::<2>(1, 3));
-        Ok(Trace { logits, gate_inputs, gate_names: names })
+        Ok(Trace {
+            logits,
+            gate_inputs,
+            gate_names: names,
+        })
     }
 }
 
@@ -255,10 +312,24 @@ mod tests {
         let tr = net.forward_traced(input(2, &dev), GateMode::Relu).unwrap();
         assert_eq!(tr.logits.dims(), [2, 10]);
         let names: Vec<String> = tr.gate_names.iter().map(|n| n.0.clone()).collect();
-        assert_eq!(names, ["block0.conv0.relu", "block0.pool", "block1.conv0.relu", "block1.pool", "block2.conv0.relu"]);
+        assert_eq!(
+            names,
+            [
+                "block0.conv0.relu",
+                "block0.pool",
+                "block1.conv0.relu",
+                "block1.pool",
+                "block2.conv0.relu"
+            ]
+        );
         assert_eq!(tr.gate_inputs[1].dims(), [2, 16, 28, 28]);
         assert_eq!(tr.gate_inputs[4].dims(), [2, 64, 7, 7]);
-        assert!(PlainCnnConfig { image_size: 30, ..PlainCnnConfig::fashion_mnist(false) }.init(&dev).is_err());
+        assert!(PlainCnnConfig {
+            image_size: 30,
+            ..PlainCnnConfig::fashion_mnist(false)
+        }
+        .init(&dev)
+        .is_err());
     }
 
     /// Freezing the gates to the network's own gates reproduces the network exactly
@@ -272,8 +343,14 @@ mod tests {
             let x = input(3, &dev);
             let tr = net.forward_traced(x.clone(), GateMode::Relu).unwrap();
             let gates = tr.gates().unwrap();
-            let fz = net.forward_traced(x.clone(), GateMode::Frozen(&gates)).unwrap().logits;
-            let ex = net.forward_traced(x, GateMode::Excitation { temperature: 0.3 }).unwrap().logits;
+            let fz = net
+                .forward_traced(x.clone(), GateMode::Frozen(&gates))
+                .unwrap()
+                .logits;
+            let ex = net
+                .forward_traced(x, GateMode::Excitation { temperature: 0.3 })
+                .unwrap()
+                .logits;
             let a = tr.logits.into_data().try_to_vec::<f32>().unwrap();
             for other in [fz, ex] {
                 let b = other.into_data().try_to_vec::<f32>().unwrap();
@@ -289,12 +366,26 @@ mod tests {
         let dev = Device::flex();
         dev.seed(3);
         let net = PlainCnnConfig::fashion_mnist(false).init(&dev).unwrap();
-        let gates = net.forward_traced(input(2, &dev), GateMode::Relu).unwrap().gates().unwrap();
+        let gates = net
+            .forward_traced(input(2, &dev), GateMode::Relu)
+            .unwrap()
+            .gates()
+            .unwrap();
         // Gates of two images for a batch of three.
-        let err = net.forward_traced(input(3, &dev), GateMode::Frozen(&gates)).unwrap_err().to_string();
-        assert!(err.contains("block0.conv0.relu") && err.contains("[2, 16, 28, 28]"), "{err}");
-        let few = Gates { layers: gates.layers[..2].to_vec() };
-        assert!(net.forward_traced(input(2, &dev), GateMode::Frozen(&few)).is_err());
+        let err = net
+            .forward_traced(input(3, &dev), GateMode::Frozen(&gates))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("block0.conv0.relu") && err.contains("[2, 16, 28, 28]"),
+            "{err}"
+        );
+        let few = Gates {
+            layers: gates.layers[..2].to_vec(),
+        };
+        assert!(net
+            .forward_traced(input(2, &dev), GateMode::Frozen(&few))
+            .is_err());
         let _ = TensorData::new(vec![0f32], [1]);
     }
 }

@@ -46,12 +46,24 @@ impl SmallResNetConfig {
     /// (28², 14², 7²): seven 3×3 convolutions and two 1×1 projections, 77 754 trainable
     /// parameters (the plain Fashion-MNIST CNN has 55k).
     pub fn fashion_mnist() -> Self {
-        Self { in_channels: 1, image_size: 28, base_width: 16, blocks_per_stage: vec![1, 1, 1], num_classes: 10 }
+        Self {
+            in_channels: 1,
+            image_size: 28,
+            base_width: 16,
+            blocks_per_stage: vec![1, 1, 1],
+            num_classes: 10,
+        }
     }
 
     /// He et al.'s CIFAR ResNet-20: 32×32×3, base width 16, three blocks per stage.
     pub fn cifar10() -> Self {
-        Self { in_channels: 3, image_size: 32, base_width: 16, blocks_per_stage: vec![3, 3, 3], num_classes: 10 }
+        Self {
+            in_channels: 3,
+            image_size: 32,
+            base_width: 16,
+            blocks_per_stage: vec![3, 3, 3],
+            num_classes: 10,
+        }
     }
 
     /// Checks the sizes fit together.
@@ -172,7 +184,11 @@ impl SmallResNet {
             h = gate(block.bn2.forward(block.conv2.forward(out)) + identity)?;
         }
         let pooled = h.mean_dim(3).mean_dim(2).flatten::<2>(1, 3);
-        Ok(Trace { logits: self.fc.forward(pooled), gate_inputs, gate_names: names })
+        Ok(Trace {
+            logits: self.fc.forward(pooled),
+            gate_inputs,
+            gate_names: names,
+        })
     }
 }
 
@@ -182,7 +198,13 @@ mod tests {
     use burn::tensor::Distribution;
 
     fn tiny() -> SmallResNetConfig {
-        SmallResNetConfig { in_channels: 1, image_size: 8, base_width: 4, blocks_per_stage: vec![1, 2], num_classes: 10 }
+        SmallResNetConfig {
+            in_channels: 1,
+            image_size: 8,
+            base_width: 4,
+            blocks_per_stage: vec![1, 2],
+            num_classes: 10,
+        }
     }
 
     #[test]
@@ -194,13 +216,34 @@ mod tests {
         let tr = net.forward_traced(x, GateMode::Relu).unwrap();
         assert_eq!(tr.logits.dims(), [2, 10]);
         let names: Vec<&str> = tr.gate_names.iter().map(|n| n.0.as_str()).collect();
-        assert_eq!(names, ["stem.relu", "layer1.0.relu1", "layer1.0.relu2", "layer2.0.relu1", "layer2.0.relu2", "layer3.0.relu1", "layer3.0.relu2"]);
+        assert_eq!(
+            names,
+            [
+                "stem.relu",
+                "layer1.0.relu1",
+                "layer1.0.relu2",
+                "layer2.0.relu1",
+                "layer2.0.relu2",
+                "layer3.0.relu1",
+                "layer3.0.relu2"
+            ]
+        );
         assert_eq!(tr.gate_inputs[2].dims(), [2, 16, 28, 28]);
         assert_eq!(tr.gate_inputs[6].dims(), [2, 64, 7, 7]);
         // 77 754 trainable parameters; burn also counts the 672 BatchNorm running statistics.
         assert_eq!(net.num_params(), 77_754 + 672);
-        let keys: Vec<String> = burn::store::ModuleSnapshot::collect(&net, None, None, false).into_iter().map(|t| t.name.clone()).collect();
-        for k in ["conv1.weight", "bn1.running_var", "stages.0.0.conv1.weight", "stages.1.0.downsample.0.Conv.weight", "stages.2.0.bn2.gamma", "fc.weight"] {
+        let keys: Vec<String> = burn::store::ModuleSnapshot::collect(&net, None, None, false)
+            .into_iter()
+            .map(|t| t.name.clone())
+            .collect();
+        for k in [
+            "conv1.weight",
+            "bn1.running_var",
+            "stages.0.0.conv1.weight",
+            "stages.1.0.downsample.0.Conv.weight",
+            "stages.2.0.bn2.gamma",
+            "fc.weight",
+        ] {
             assert!(keys.iter().any(|x| x == k), "{k} not in {keys:?}");
         }
         let mut bad = tiny();
@@ -218,8 +261,14 @@ mod tests {
         let x = Tensor::<4>::random([3, 1, 8, 8], Distribution::Uniform(-1.0, 1.0), &dev);
         let tr = net.forward_traced(x.clone(), GateMode::Relu).unwrap();
         let gates = tr.gates().unwrap();
-        let fz = net.forward_traced(x.clone(), GateMode::Frozen(&gates)).unwrap().logits;
-        let ex = net.forward_traced(x.clone(), GateMode::Excitation { temperature: 0.3 }).unwrap().logits;
+        let fz = net
+            .forward_traced(x.clone(), GateMode::Frozen(&gates))
+            .unwrap()
+            .logits;
+        let ex = net
+            .forward_traced(x.clone(), GateMode::Excitation { temperature: 0.3 })
+            .unwrap()
+            .logits;
         let a = tr.logits.into_data().try_to_vec::<f32>().unwrap();
         for other in [fz, ex] {
             let b = other.into_data().try_to_vec::<f32>().unwrap();
@@ -230,18 +279,44 @@ mod tests {
         // With the gates frozen, f_π is affine in the input, skip connections included:
         // f_π(a·x + (1 − a)·x') = a·f_π(x) + (1 − a)·f_π(x') for any fixed masks.
         let x2 = Tensor::<4>::random([3, 1, 8, 8], Distribution::Uniform(-1.0, 1.0), &dev);
-        let f = |x: Tensor<4>| net.forward_traced(x, GateMode::Frozen(&gates)).unwrap().logits.into_data().try_to_vec::<f32>().unwrap();
-        let (f1, f2, fm) = (f(x.clone()), f(x2.clone()), f(x.clone() * 0.3 + x2.clone() * 0.7));
+        let f = |x: Tensor<4>| {
+            net.forward_traced(x, GateMode::Frozen(&gates))
+                .unwrap()
+                .logits
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let (f1, f2, fm) = (
+            f(x.clone()),
+            f(x2.clone()),
+            f(x.clone() * 0.3 + x2.clone() * 0.7),
+        );
         for i in 0..f1.len() {
             let want = 0.3 * f1[i] + 0.7 * f2[i];
-            assert!((fm[i] - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} vs {want}", fm[i]);
+            assert!(
+                (fm[i] - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{} vs {want}",
+                fm[i]
+            );
         }
         // The ordinary network is not affine (its gates move with the input).
-        let g = |x: Tensor<4>| net.forward_traced(x, GateMode::Relu).unwrap().logits.into_data().try_to_vec::<f32>().unwrap();
+        let g = |x: Tensor<4>| {
+            net.forward_traced(x, GateMode::Relu)
+                .unwrap()
+                .logits
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
         let (g1, g2, gm) = (g(x.clone()), g(x2.clone()), g(x.clone() * 0.3 + x2 * 0.7));
-        let off = (0..g1.len()).map(|i| (gm[i] - 0.3 * g1[i] - 0.7 * g2[i]).abs()).fold(0.0f32, f32::max);
+        let off = (0..g1.len())
+            .map(|i| (gm[i] - 0.3 * g1[i] - 0.7 * g2[i]).abs())
+            .fold(0.0f32, f32::max);
         assert!(off > 1e-3, "ReLU network unexpectedly affine: {off}");
-        let few = crate::small_nets::Gates { layers: gates.layers[..2].to_vec() };
+        let few = crate::small_nets::Gates {
+            layers: gates.layers[..2].to_vec(),
+        };
         assert!(net.forward_traced(x, GateMode::Frozen(&few)).is_err());
     }
 }

@@ -15,7 +15,11 @@ pub fn gate_agreement(a: &PackedGates, b: &PackedGates) -> ExperimentResult<Vec<
     Ok((0..a.bits.len())
         .map(|k| {
             let total = a.n * a.layer_len(k);
-            let diff: u64 = a.bits[k].iter().zip(&b.bits[k]).map(|(x, y)| (x ^ y).count_ones() as u64).sum();
+            let diff: u64 = a.bits[k]
+                .iter()
+                .zip(&b.bits[k])
+                .map(|(x, y)| (x ^ y).count_ones() as u64)
+                .sum();
             1.0 - diff as f64 / total.max(1) as f64
         })
         .collect())
@@ -29,7 +33,10 @@ mod tests {
     #[test]
     fn counts_equal_bits_per_layer() {
         let mk = |bits: Vec<Vec<u64>>| PackedGates {
-            names: vec![("a".into(), GateKind::Relu), ("b".into(), GateKind::MaxPool)],
+            names: vec![
+                ("a".into(), GateKind::Relu),
+                ("b".into(), GateKind::MaxPool),
+            ],
             dims: vec![[1, 1, 4], [1, 2, 50]],
             n: 2,
             bits,

@@ -22,7 +22,8 @@ pub fn units(names: &[(String, GateKind)]) -> Vec<(usize, Option<usize>)> {
     let mut k = 0;
     while k < names.len() {
         if names[k].1 == GateKind::Relu {
-            let pool = (k + 1 < names.len() && names[k + 1].1 == GateKind::MaxPool).then_some(k + 1);
+            let pool =
+                (k + 1 < names.len() && names[k + 1].1 == GateKind::MaxPool).then_some(k + 1);
             out.push((k, pool));
             k += if pool.is_some() { 2 } else { 1 };
         } else {
@@ -60,7 +61,11 @@ pub fn excitation_factors(trace: &Trace, temperature: f32) -> ExperimentResult<V
 /// # Shapes
 /// Each `[N, C, H, W]`.
 pub fn gate_factors(gates: &Gates) -> Vec<Tensor<4>> {
-    let names: Vec<(String, GateKind)> = gates.layers.iter().map(|l| (l.name.clone(), l.kind)).collect();
+    let names: Vec<(String, GateKind)> = gates
+        .layers
+        .iter()
+        .map(|l| (l.name.clone(), l.kind))
+        .collect();
     units(&names)
         .into_iter()
         .map(|(k, pool)| match pool {
@@ -71,7 +76,13 @@ pub fn gate_factors(gates: &Gates) -> Vec<Tensor<4>> {
 }
 
 fn per_image_sum(t: Tensor<4>) -> Vec<f64> {
-    t.sum_dims(&[1, 2, 3]).into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from).collect()
+    t.sum_dims(&[1, 2, 3])
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 /// Per-image augmented [`LayerSums`] of factor lists `a` (excitations) and `b` (gates).
@@ -87,7 +98,15 @@ pub fn factor_sums(a: &[Tensor<4>], b: &[Tensor<4>]) -> Vec<Vec<LayerSums>> {
         let sbb = per_image_sum(fb.clone() * fb.clone());
         for i in 0..n {
             out[i].push(
-                LayerSums { dim: (c * h * w) as f64, a: sa[i], b: sb[i], ab: sab[i], aa: saa[i], bb: sbb[i] }.augmented(),
+                LayerSums {
+                    dim: (c * h * w) as f64,
+                    a: sa[i],
+                    b: sb[i],
+                    ab: sab[i],
+                    aa: saa[i],
+                    bb: sbb[i],
+                }
+                .augmented(),
             );
         }
     }
@@ -121,10 +140,14 @@ pub fn excitation_gate_correlations(
             "ρ(Γ̃, G̃) from per-layer factors needs a chain network: with skip connections the path tensor is not a product over layers".into(),
         ));
     }
-    let mut out = vec![vec![Vec::with_capacity(probe.data.len()); temperatures.len()]; gate_sets.len()];
+    let mut out =
+        vec![vec![Vec::with_capacity(probe.data.len()); temperatures.len()]; gate_sets.len()];
     for r in probe.batches() {
         let tr = model_t.forward_traced(probe.images(r.clone(), device), GateMode::Relu)?;
-        let es: Vec<Vec<Tensor<4>>> = temperatures.iter().map(|&t| excitation_factors(&tr, t)).collect::<ExperimentResult<_>>()?;
+        let es: Vec<Vec<Tensor<4>>> = temperatures
+            .iter()
+            .map(|&t| excitation_factors(&tr, t))
+            .collect::<ExperimentResult<_>>()?;
         for (si, gs) in gate_sets.iter().enumerate() {
             let g = gate_factors(&gs.gates(r.clone(), device));
             for (ti, e) in es.iter().enumerate() {
@@ -142,7 +165,11 @@ mod tests {
     use crate::small_nets::PlainCnnConfig;
 
     fn outer(factors: &[Vec<f64>]) -> Vec<f64> {
-        factors.iter().fold(vec![1.0], |acc, f| acc.iter().flat_map(|&x| f.iter().map(move |&y| x * y)).collect())
+        factors.iter().fold(vec![1.0], |acc, f| {
+            acc.iter()
+                .flat_map(|&x| f.iter().map(move |&y| x * y))
+                .collect()
+        })
     }
 
     /// On a tiny CNN (units of 2·4·4, 3·2·2 entries: the tensor has 33·13 entries with the
@@ -152,13 +179,27 @@ mod tests {
     fn factor_route_matches_materialised_tensor() {
         let dev = Device::flex();
         dev.seed(9);
-        let cfg = PlainCnnConfig { image_size: 4, channels: vec![2, 3], ..PlainCnnConfig::fashion_mnist(false) };
+        let cfg = PlainCnnConfig {
+            image_size: 4,
+            channels: vec![2, 3],
+            ..PlainCnnConfig::fashion_mnist(false)
+        };
         let net = cfg.init(&dev).unwrap();
         let pixels: Vec<u8> = (0..3 * 16).map(|i| ((i * 53) % 256) as u8).collect();
-        let data = Dataset::new(pixels, vec![0, 1, 2], 1, 4, 4, crate::data::FASHION_MNIST_CLASSES).unwrap();
+        let data = Dataset::new(
+            pixels,
+            vec![0, 1, 2],
+            1,
+            4,
+            4,
+            crate::data::FASHION_MNIST_CLASSES,
+        )
+        .unwrap();
         let probe = Probe { data, batch: 3 };
         let own = PackedGates::compute(&net, &probe, &dev).unwrap();
-        let tr = net.forward_traced(probe.images(0..3, &dev), GateMode::Relu).unwrap();
+        let tr = net
+            .forward_traced(probe.images(0..3, &dev), GateMode::Relu)
+            .unwrap();
         let e = excitation_factors(&tr, 0.5).unwrap();
         let g = gate_factors(&own.gates(0..3, &dev));
         let rho = excitation_gate_correlation(&net, &own, &probe, &[0.5, 1e-4], &dev).unwrap();
@@ -166,12 +207,20 @@ mod tests {
             let vec_of = |t: &Tensor<4>| -> Vec<f64> {
                 let [_, c, h, w] = t.dims();
                 let v = t.clone().into_data().try_to_vec::<f32>().unwrap();
-                v[i * c * h * w..(i + 1) * c * h * w].iter().map(|&x| x as f64).chain([1.0]).collect()
+                v[i * c * h * w..(i + 1) * c * h * w]
+                    .iter()
+                    .map(|&x| x as f64)
+                    .chain([1.0])
+                    .collect()
             };
             let a = outer(&e.iter().map(vec_of).collect::<Vec<_>>());
             let b = outer(&g.iter().map(vec_of).collect::<Vec<_>>());
             let direct = super::super::pearson(&a, &b);
-            assert!((rho[0][i] - direct).abs() < 1e-4, "image {i}: {} vs {direct}", rho[0][i]);
+            assert!(
+                (rho[0][i] - direct).abs() < 1e-4,
+                "image {i}: {} vs {direct}",
+                rho[0][i]
+            );
             assert!(rho[1][i] > 0.999, "cold Γ should equal G: {}", rho[1][i]);
         }
     }

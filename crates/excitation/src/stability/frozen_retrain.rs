@@ -38,7 +38,11 @@ fn gates_on(gating: &dyn GatedNetwork, x: Tensor<4>, to: &Device) -> ExperimentR
         layers: g
             .layers
             .into_iter()
-            .map(|l| GateLayer { name: l.name, kind: l.kind, mask: Tensor::from_data(l.mask.into_data(), to) })
+            .map(|l| GateLayer {
+                name: l.name,
+                kind: l.kind,
+                mask: Tensor::from_data(l.mask.into_data(), to),
+            })
             .collect(),
     })
 }
@@ -58,7 +62,9 @@ pub fn retrain_accuracy(
     train_dev: &Device,
 ) -> ExperimentResult<f64> {
     if !train_dev.is_autodiff() {
-        return Err(ExperimentError::Config("retraining needs an autodiff device".into()));
+        return Err(ExperimentError::Config(
+            "retraining needs an autodiff device".into(),
+        ));
     }
     train_dev.seed(cfg.seed);
     let mut value = model.init(train_dev)?;
@@ -70,7 +76,9 @@ pub fn retrain_accuracy(
         let logits = match gating {
             Some(g) => {
                 let gates = gates_on(g, train.batch(&idx, None, infer).images, train_dev)?;
-                value.forward_traced(b.images, GateMode::Frozen(&gates))?.logits
+                value
+                    .forward_traced(b.images, GateMode::Frozen(&gates))?
+                    .logits
             }
             None => value.forward_traced(b.images, GateMode::Relu)?.logits,
         };
@@ -86,7 +94,9 @@ pub fn retrain_accuracy(
         let logits = match gating {
             Some(g) => {
                 let gates = gates_on(g, b.images.clone(), infer)?;
-                value.forward_traced(b.images, GateMode::Frozen(&gates))?.logits
+                value
+                    .forward_traced(b.images, GateMode::Frozen(&gates))?
+                    .logits
             }
             None => value.forward_traced(b.images, GateMode::Relu)?.logits,
         };

@@ -26,12 +26,19 @@ pub struct InducedCorrelation {
 }
 
 fn argmax(row: &[f32]) -> usize {
-    row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
+    row.iter()
+        .enumerate()
+        .fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
 }
 
 /// Compares `model` (checkpoint `t`) with itself under the frozen gates `gates_s`
 /// (checkpoint `s`'s gates on the same probe).
-pub fn induced_correlation(model: &dyn GatedNetwork, gates_s: &PackedGates, probe: &Probe, device: &Device) -> ExperimentResult<InducedCorrelation> {
+pub fn induced_correlation(
+    model: &dyn GatedNetwork,
+    gates_s: &PackedGates,
+    probe: &Probe,
+    device: &Device,
+) -> ExperimentResult<InducedCorrelation> {
     let (mut f, mut fpi) = (Vec::new(), Vec::new());
     for r in probe.batches() {
         let x = probe.images(r.clone(), device);
@@ -80,11 +87,16 @@ mod tests {
     fn own_gates_give_rho_one() {
         let dev = Device::flex();
         dev.seed(4);
-        let cfg = PlainCnnConfig { image_size: 8, channels: vec![4, 8], ..PlainCnnConfig::fashion_mnist(true) };
+        let cfg = PlainCnnConfig {
+            image_size: 8,
+            channels: vec![4, 8],
+            ..PlainCnnConfig::fashion_mnist(true)
+        };
         let net = cfg.init(&dev).unwrap();
         let pixels: Vec<u8> = (0..12 * 64).map(|i| ((i * 37) % 256) as u8).collect();
         let labels: Vec<u8> = (0..12).map(|i| (i % 10) as u8).collect();
-        let data = Dataset::new(pixels, labels, 1, 8, 8, crate::data::FASHION_MNIST_CLASSES).unwrap();
+        let data =
+            Dataset::new(pixels, labels, 1, 8, 8, crate::data::FASHION_MNIST_CLASSES).unwrap();
         let probe = Probe { data, batch: 5 };
         let own = PackedGates::compute(&net, &probe, &dev).unwrap();
         let r = induced_correlation(&net, &own, &probe, &dev).unwrap();
@@ -112,17 +124,33 @@ mod tests {
             blocks_per_stage: vec![1, 1],
             num_classes: 10,
         };
-        let net = crate::small_nets::SmallNetConfig::from(cfg).init(&dev).unwrap();
+        let net = crate::small_nets::SmallNetConfig::from(cfg)
+            .init(&dev)
+            .unwrap();
         let pixels: Vec<u8> = (0..6 * 64).map(|i| ((i * 41) % 256) as u8).collect();
-        let data = Dataset::new(pixels, (0..6).collect(), 1, 8, 8, crate::data::FASHION_MNIST_CLASSES).unwrap();
+        let data = Dataset::new(
+            pixels,
+            (0..6).collect(),
+            1,
+            8,
+            8,
+            crate::data::FASHION_MNIST_CLASSES,
+        )
+        .unwrap();
         let probe = Probe { data, batch: 4 };
         let own = PackedGates::compute(&net, &probe, &dev).unwrap();
         assert_eq!(own.names.len(), 5);
         let r = induced_correlation(&net, &own, &probe, &dev).unwrap();
         assert_eq!((r.rho, r.prediction_agreement), (1.0, 1.0));
-        let err = super::super::excitation_corr::excitation_gate_correlation(&net, &own, &probe, &[0.3], &dev)
-            .unwrap_err()
-            .to_string();
+        let err = super::super::excitation_corr::excitation_gate_correlation(
+            &net,
+            &own,
+            &probe,
+            &[0.3],
+            &dev,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("skip connections"), "{err}");
         let k = super::super::kernel_machine::kernel_machine_accuracy(
             &net,

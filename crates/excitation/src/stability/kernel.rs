@@ -29,7 +29,12 @@ pub struct LogKernel {
 ///
 /// # Shapes
 /// Every Gram matrix: `rows × cols`, row-major.
-pub fn log_product_kernel(rows: usize, cols: usize, input_gram: &[f64], layer_grams: &[Vec<f64>]) -> ExperimentResult<LogKernel> {
+pub fn log_product_kernel(
+    rows: usize,
+    cols: usize,
+    input_gram: &[f64],
+    layer_grams: &[Vec<f64>],
+) -> ExperimentResult<LogKernel> {
     let n = rows * cols;
     if input_gram.len() != n || layer_grams.iter().any(|g| g.len() != n) {
         return Err(ExperimentError::Shape(format!(
@@ -55,7 +60,12 @@ pub fn log_product_kernel(rows: usize, cols: usize, input_gram: &[f64], layer_gr
         log_abs[i] = l;
         sign[i] = if x == 0.0 { 0.0 } else { x.signum() };
     }
-    Ok(LogKernel { rows, cols, log_abs, sign })
+    Ok(LogKernel {
+        rows,
+        cols,
+        log_abs,
+        sign,
+    })
 }
 
 impl LogKernel {
@@ -65,7 +75,11 @@ impl LogKernel {
     /// # Shapes
     /// `row_diag`: `rows`, `col_diag`: `cols` → `rows × cols` row-major.
     pub fn normalized(&self, row_diag: &[f64], col_diag: &[f64]) -> Vec<f64> {
-        assert_eq!((row_diag.len(), col_diag.len()), (self.rows, self.cols), "diagonal lengths");
+        assert_eq!(
+            (row_diag.len(), col_diag.len()),
+            (self.rows, self.cols),
+            "diagonal lengths"
+        );
         let mut out = vec![0.0; self.rows * self.cols];
         for i in 0..self.rows {
             for j in 0..self.cols {
@@ -79,12 +93,18 @@ impl LogKernel {
     /// The kernel values themselves, `sign · exp(log_abs)` (they may overflow to ±∞ for
     /// deep networks: that is why the classifier uses [`LogKernel::normalized`]).
     pub fn values(&self) -> Vec<f64> {
-        self.log_abs.iter().zip(&self.sign).map(|(l, s)| s * l.exp()).collect()
+        self.log_abs
+            .iter()
+            .zip(&self.sign)
+            .map(|(l, s)| s * l.exp())
+            .collect()
     }
 
     /// The diagonal `log|K(x_i, x_i)|` of a square kernel.
     pub fn log_diagonal(&self) -> Vec<f64> {
-        (0..self.rows.min(self.cols)).map(|i| self.log_abs[i * self.cols + i]).collect()
+        (0..self.rows.min(self.cols))
+            .map(|i| self.log_abs[i * self.cols + i])
+            .collect()
     }
 }
 
@@ -103,10 +123,18 @@ pub struct RidgeCoefficients {
 ///
 /// # Shapes
 /// `k_train`: `n × n` row-major, `labels`: `n` → `α`: `n × classes`.
-pub fn kernel_ridge_fit(k_train: &[f64], labels: &[u8], classes: usize, ridge: f64) -> ExperimentResult<RidgeCoefficients> {
+pub fn kernel_ridge_fit(
+    k_train: &[f64],
+    labels: &[u8],
+    classes: usize,
+    ridge: f64,
+) -> ExperimentResult<RidgeCoefficients> {
     let n = labels.len();
     if k_train.len() != n * n {
-        return Err(ExperimentError::Shape(format!("kernel has {} entries for {n} labels", k_train.len())));
+        return Err(ExperimentError::Shape(format!(
+            "kernel has {} entries for {n} labels",
+            k_train.len()
+        )));
     }
     // Cholesky factor L (lower, row-major) of K + λI.
     let mut l = vec![0.0f64; n * n];
@@ -137,7 +165,9 @@ pub fn kernel_ridge_fit(k_train: &[f64], labels: &[u8], classes: usize, ridge: f
             u[i] = (y - s) / l[i * n + i];
         }
         for i in (0..n).rev() {
-            let s: f64 = (i + 1..n).map(|k| l[k * n + i] * alpha[k * classes + c]).sum();
+            let s: f64 = (i + 1..n)
+                .map(|k| l[k * n + i] * alpha[k * classes + c])
+                .sum();
             alpha[i * classes + c] = (u[i] - s) / l[i * n + i];
         }
     }
@@ -153,7 +183,14 @@ pub fn kernel_ridge_predict(k_test: &[f64], m: usize, coef: &RidgeCoefficients) 
     (0..m)
         .map(|i| {
             let row = &k_test[i * n..(i + 1) * n];
-            let scores: Vec<f64> = (0..c).map(|k| row.iter().enumerate().map(|(j, v)| v * coef.alpha[j * c + k]).sum()).collect();
+            let scores: Vec<f64> = (0..c)
+                .map(|k| {
+                    row.iter()
+                        .enumerate()
+                        .map(|(j, v)| v * coef.alpha[j * c + k])
+                        .sum()
+                })
+                .collect();
             (0..c).fold(0, |b, k| if scores[k] > scores[b] { k } else { b })
         })
         .collect()
@@ -173,7 +210,11 @@ mod tests {
     fn log_kernel_equals_direct_and_path_space_dot_product() {
         let xs = [vec![0.5, -1.0], vec![2.0, 0.25], vec![-0.3, -0.7]];
         // Two layers of gates/excitations per input.
-        let l1 = [vec![1.0, 0.0, 0.3], vec![0.2, 0.9, 0.0], vec![1.0, 1.0, 1.0]];
+        let l1 = [
+            vec![1.0, 0.0, 0.3],
+            vec![0.2, 0.9, 0.0],
+            vec![1.0, 1.0, 1.0],
+        ];
         let l2 = [vec![0.0, 0.7], vec![0.4, 0.4], vec![1.0, 0.0]];
         let n = 3;
         let gram = |f: &dyn Fn(usize) -> Vec<f64>| -> Vec<f64> {
@@ -187,13 +228,19 @@ mod tests {
         let phi = |i: usize| -> Vec<f64> {
             let mut t = vec![1.0];
             for f in [aug(&l1[i]), aug(&l2[i]), aug(&xs[i])] {
-                t = t.iter().flat_map(|&a| f.iter().map(move |&b| a * b)).collect();
+                t = t
+                    .iter()
+                    .flat_map(|&a| f.iter().map(move |&b| a * b))
+                    .collect();
             }
             t
         };
         for (k, v) in lk.values().iter().enumerate() {
             let direct = dot(&phi(k / n), &phi(k % n));
-            assert!((v - direct).abs() < 1e-12 * (1.0 + direct.abs()), "{v} vs {direct}");
+            assert!(
+                (v - direct).abs() < 1e-12 * (1.0 + direct.abs()),
+                "{v} vs {direct}"
+            );
         }
         // Normalised: unit diagonal, and equal to the direct cosine.
         let d = lk.log_diagonal();
@@ -225,7 +272,9 @@ mod tests {
         let c = kernel_ridge_fit(&k, &labels, 2, 0.1).unwrap();
         for i in 0..3 {
             for cl in 0..2 {
-                let lhs: f64 = (0..3).map(|j| (k[i * 3 + j] + if i == j { 0.1 } else { 0.0 }) * c.alpha[j * 2 + cl]).sum();
+                let lhs: f64 = (0..3)
+                    .map(|j| (k[i * 3 + j] + if i == j { 0.1 } else { 0.0 }) * c.alpha[j * 2 + cl])
+                    .sum();
                 let y = if labels[i] as usize == cl { 0.5 } else { -0.5 };
                 assert!((lhs - y).abs() < 1e-12, "{lhs} vs {y}");
             }
@@ -236,12 +285,18 @@ mod tests {
     #[test]
     fn kernel_ridge_separates_two_clusters() {
         // Linear kernel on points around (±1, 0): perfectly separable.
-        let pts: Vec<[f64; 2]> = (0..20).map(|i| [if i % 2 == 0 { 1.0 } else { -1.0 }, (i as f64) * 0.01]).collect();
+        let pts: Vec<[f64; 2]> = (0..20)
+            .map(|i| [if i % 2 == 0 { 1.0 } else { -1.0 }, (i as f64) * 0.01])
+            .collect();
         let labels: Vec<u8> = (0..20).map(|i| (i % 2) as u8).collect();
-        let k: Vec<f64> = (0..400).map(|k| dot(&pts[k / 20], &pts[k % 20]) + 1.0).collect();
+        let k: Vec<f64> = (0..400)
+            .map(|k| dot(&pts[k / 20], &pts[k % 20]) + 1.0)
+            .collect();
         let alpha = kernel_ridge_fit(&k, &labels, 2, 1e-3).unwrap();
         let test = [[0.8, 0.0], [-0.9, 0.1]];
-        let kt: Vec<f64> = (0..40).map(|k| dot(&test[k / 20], &pts[k % 20]) + 1.0).collect();
+        let kt: Vec<f64> = (0..40)
+            .map(|k| dot(&test[k / 20], &pts[k % 20]) + 1.0)
+            .collect();
         assert_eq!(kernel_ridge_predict(&kt, 2, &alpha), vec![0, 1]);
     }
 }

@@ -28,7 +28,12 @@ struct Features {
     layers: Vec<Tensor<2>>,
 }
 
-fn features(model: &dyn GatedNetwork, probe: &Probe, kind: KernelKind, device: &Device) -> ExperimentResult<Features> {
+fn features(
+    model: &dyn GatedNetwork,
+    probe: &Probe,
+    kind: KernelKind,
+    device: &Device,
+) -> ExperimentResult<Features> {
     let mut inputs = Vec::new();
     let mut per_layer: Vec<Vec<Tensor<2>>> = Vec::new();
     for r in probe.batches() {
@@ -47,16 +52,33 @@ fn features(model: &dyn GatedNetwork, probe: &Probe, kind: KernelKind, device: &
             per_layer[k].push(t.flatten::<2>(1, 3));
         }
     }
-    Ok(Features { input: Tensor::cat(inputs, 0), layers: per_layer.into_iter().map(|v| Tensor::cat(v, 0)).collect() })
+    Ok(Features {
+        input: Tensor::cat(inputs, 0),
+        layers: per_layer.into_iter().map(|v| Tensor::cat(v, 0)).collect(),
+    })
 }
 
 fn gram(a: &Tensor<2>, b: &Tensor<2>) -> Vec<f64> {
-    a.clone().matmul(b.clone().transpose()).into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from).collect()
+    a.clone()
+        .matmul(b.clone().transpose())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 fn self_log_diag(f: &Features) -> Vec<f64> {
     let sq = |t: &Tensor<2>| -> Vec<f64> {
-        (t.clone() * t.clone()).sum_dim(1).into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(f64::from).collect()
+        (t.clone() * t.clone())
+            .sum_dim(1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default()
+            .into_iter()
+            .map(f64::from)
+            .collect()
     };
     let mut d: Vec<f64> = sq(&f.input).into_iter().map(|v| (v + 1.0).ln()).collect();
     for l in &f.layers {
@@ -87,15 +109,33 @@ pub fn kernel_machine_accuracy(
     let (n, m) = (train.data.len(), test.data.len());
     let dtr = self_log_diag(&ftr);
     let dte = self_log_diag(&fte);
-    let ktt = log_product_kernel(n, n, &gram(&ftr.input, &ftr.input), &ftr.layers.iter().map(|l| gram(l, l)).collect::<Vec<_>>())?;
+    let ktt = log_product_kernel(
+        n,
+        n,
+        &gram(&ftr.input, &ftr.input),
+        &ftr.layers.iter().map(|l| gram(l, l)).collect::<Vec<_>>(),
+    )?;
     let kst = log_product_kernel(
         m,
         n,
         &gram(&fte.input, &ftr.input),
-        &fte.layers.iter().zip(&ftr.layers).map(|(a, b)| gram(a, b)).collect::<Vec<_>>(),
+        &fte.layers
+            .iter()
+            .zip(&ftr.layers)
+            .map(|(a, b)| gram(a, b))
+            .collect::<Vec<_>>(),
     )?;
-    let alpha = kernel_ridge_fit(&ktt.normalized(&dtr, &dtr), &train.data.labels, train.data.class_names.len(), ridge)?;
+    let alpha = kernel_ridge_fit(
+        &ktt.normalized(&dtr, &dtr),
+        &train.data.labels,
+        train.data.class_names.len(),
+        ridge,
+    )?;
     let pred = kernel_ridge_predict(&kst.normalized(&dte, &dtr), m, &alpha);
-    let right = pred.iter().zip(&test.data.labels).filter(|(p, l)| **p == **l as usize).count();
+    let right = pred
+        .iter()
+        .zip(&test.data.labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count();
     Ok(right as f64 / m.max(1) as f64)
 }

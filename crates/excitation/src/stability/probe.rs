@@ -18,7 +18,10 @@ pub struct Probe {
 impl Probe {
     /// Index ranges of the batches.
     pub fn batches(&self) -> Vec<std::ops::Range<usize>> {
-        (0..self.data.len()).step_by(self.batch.max(1)).map(|s| s..(s + self.batch).min(self.data.len())).collect()
+        (0..self.data.len())
+            .step_by(self.batch.max(1))
+            .map(|s| s..(s + self.batch).min(self.data.len()))
+            .collect()
     }
 
     /// Images of one batch, `[n, C, H, W]` in `[-1, 1]`.
@@ -56,7 +59,11 @@ fn pack_into(bits: &mut Vec<u64>, offset: usize, values: &[f32]) {
 
 impl PackedGates {
     /// Runs `model` (the ordinary network) over the probe and packs its gates.
-    pub fn compute(model: &dyn GatedNetwork, probe: &Probe, device: &Device) -> ExperimentResult<Self> {
+    pub fn compute(
+        model: &dyn GatedNetwork,
+        probe: &Probe,
+        device: &Device,
+    ) -> ExperimentResult<Self> {
         let names = model.gate_names();
         let mut dims = Vec::new();
         let mut bits: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
@@ -68,11 +75,20 @@ impl PackedGates {
                 if dims.len() <= k {
                     dims.push([c, h, w]);
                 }
-                let v = layer.mask.into_data().try_to_vec::<f32>().unwrap_or_default();
+                let v = layer
+                    .mask
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default();
                 pack_into(&mut bits[k], start * c * h * w, &v);
             }
         }
-        Ok(Self { names, dims, n: probe.data.len(), bits })
+        Ok(Self {
+            names,
+            dims,
+            n: probe.data.len(),
+            bits,
+        })
     }
 
     /// Entries per image of layer `k`.

@@ -29,7 +29,10 @@ impl LayerSums {
     /// The sums of two factor vectors (for tests and small layers).
     pub fn of(a: &[f64], b: &[f64]) -> Self {
         assert_eq!(a.len(), b.len(), "factor vectors of different lengths");
-        let mut s = Self { dim: a.len() as f64, ..Default::default() };
+        let mut s = Self {
+            dim: a.len() as f64,
+            ..Default::default()
+        };
         for (&x, &y) in a.iter().zip(b) {
             s.a += x;
             s.b += y;
@@ -43,7 +46,14 @@ impl LayerSums {
     /// The sums of the augmented factors `[a; 1]`, `[b; 1]` (the constant bias unit of
     /// Sec. 2.1's augmented layers).
     pub fn augmented(self) -> Self {
-        Self { dim: self.dim + 1.0, a: self.a + 1.0, b: self.b + 1.0, ab: self.ab + 1.0, aa: self.aa + 1.0, bb: self.bb + 1.0 }
+        Self {
+            dim: self.dim + 1.0,
+            a: self.a + 1.0,
+            b: self.b + 1.0,
+            ab: self.ab + 1.0,
+            aa: self.aa + 1.0,
+            bb: self.bb + 1.0,
+        }
     }
 }
 
@@ -90,7 +100,11 @@ mod tests {
 
     /// Materialises `⊗ v_ℓ` (first factor slowest).
     fn outer(factors: &[Vec<f64>]) -> Vec<f64> {
-        factors.iter().fold(vec![1.0], |acc, f| acc.iter().flat_map(|&x| f.iter().map(move |&y| x * y)).collect())
+        factors.iter().fold(vec![1.0], |acc, f| {
+            acc.iter()
+                .flat_map(|&x| f.iter().map(move |&y| x * y))
+                .collect()
+        })
     }
 
     fn pearson(a: &[f64], b: &[f64]) -> f64 {
@@ -103,7 +117,9 @@ mod tests {
     }
 
     fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (*seed >> 11) as f64 / (1u64 << 53) as f64
     }
 
@@ -114,11 +130,16 @@ mod tests {
         let mut seed = 5;
         for trial in 0..20 {
             let dims = [3 + trial % 3, 4, 2 + trial % 4];
-            let a: Vec<Vec<f64>> = dims.iter().map(|&d| (0..d).map(|_| lcg(&mut seed)).collect()).collect();
+            let a: Vec<Vec<f64>> = dims
+                .iter()
+                .map(|&d| (0..d).map(|_| lcg(&mut seed)).collect())
+                .collect();
             let b: Vec<Vec<f64>> = dims
                 .iter()
                 .map(|&d| {
-                    let mut v: Vec<f64> = (0..d).map(|_| (lcg(&mut seed) > 0.5) as u8 as f64).collect();
+                    let mut v: Vec<f64> = (0..d)
+                        .map(|_| (lcg(&mut seed) > 0.5) as u8 as f64)
+                        .collect();
                     v[0] = 1.0; // keep every factor sum positive
                     v
                 })
@@ -126,8 +147,12 @@ mod tests {
             for aug in [false, true] {
                 let (fa, fb): (Vec<Vec<f64>>, Vec<Vec<f64>>) = if aug {
                     (
-                        a.iter().map(|v| v.iter().copied().chain([1.0]).collect()).collect(),
-                        b.iter().map(|v| v.iter().copied().chain([1.0]).collect()).collect(),
+                        a.iter()
+                            .map(|v| v.iter().copied().chain([1.0]).collect())
+                            .collect(),
+                        b.iter()
+                            .map(|v| v.iter().copied().chain([1.0]).collect())
+                            .collect(),
                     )
                 } else {
                     (a.clone(), b.clone())
@@ -136,13 +161,22 @@ mod tests {
                 let sums: Vec<LayerSums> = a
                     .iter()
                     .zip(&b)
-                    .map(|(x, y)| if aug { LayerSums::of(x, y).augmented() } else { LayerSums::of(x, y) })
+                    .map(|(x, y)| {
+                        if aug {
+                            LayerSums::of(x, y).augmented()
+                        } else {
+                            LayerSums::of(x, y)
+                        }
+                    })
                     .collect();
                 let r = rank1_pearson(&sums);
                 if direct.is_nan() {
                     assert!(r.is_nan());
                 } else {
-                    assert!((r - direct).abs() < 1e-10, "trial {trial} aug {aug}: {r} vs {direct}");
+                    assert!(
+                        (r - direct).abs() < 1e-10,
+                        "trial {trial} aug {aug}: {r} vs {direct}"
+                    );
                 }
             }
         }
@@ -151,13 +185,31 @@ mod tests {
     #[test]
     fn identical_tensors_correlate_perfectly_and_deep_products_stay_finite() {
         // 40 layers of 10 000 entries: P = 10^160, far past f64's range for direct sums.
-        let layer = LayerSums { dim: 1e4, a: 3e3, b: 3e3, ab: 3e3, aa: 3e3, bb: 3e3 };
+        let layer = LayerSums {
+            dim: 1e4,
+            a: 3e3,
+            b: 3e3,
+            ab: 3e3,
+            aa: 3e3,
+            bb: 3e3,
+        };
         assert!((rank1_pearson(&vec![layer; 40]) - 1.0).abs() < 1e-12);
-        let other = LayerSums { ab: 1.5e3, bb: 3e3, ..layer };
+        let other = LayerSums {
+            ab: 1.5e3,
+            bb: 3e3,
+            ..layer
+        };
         let r = rank1_pearson(&vec![other; 40]);
         assert!(r.is_finite() && r > 0.0 && r < 1.0, "{r}");
         // A constant tensor has no variance.
-        let flat = LayerSums { dim: 4.0, a: 4.0, b: 2.0, ab: 2.0, aa: 4.0, bb: 2.0 };
+        let flat = LayerSums {
+            dim: 4.0,
+            a: 4.0,
+            b: 2.0,
+            ab: 2.0,
+            aa: 4.0,
+            bb: 2.0,
+        };
         assert!(rank1_pearson(&[flat]).is_nan());
     }
 }

@@ -42,7 +42,10 @@ impl Checkpoint {
     pub fn state(&self) -> ExperimentResult<CheckpointState> {
         let p = self.dir.join("state.json");
         let s = std::fs::read_to_string(&p).map_err(|e| ExperimentError::io(&p, e))?;
-        serde_json::from_str(&s).map_err(|e| ExperimentError::Checkpoint { path: p, reason: e.to_string() })
+        serde_json::from_str(&s).map_err(|e| ExperimentError::Checkpoint {
+            path: p,
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -61,7 +64,10 @@ pub fn list_checkpoints(run: &Path) -> ExperimentResult<Vec<Checkpoint>> {
     for entry in std::fs::read_dir(&dir).map_err(|e| ExperimentError::io(&dir, e))? {
         let entry = entry.map_err(|e| ExperimentError::io(&dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(step) = name.strip_prefix("step-").and_then(|s| s.parse::<usize>().ok()) {
+        if let Some(step) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<usize>().ok())
+        {
             let d = entry.path();
             if d.join("model.bpk").is_file() && d.join("state.json").is_file() {
                 out.push(Checkpoint { step, dir: d });
@@ -73,7 +79,10 @@ pub fn list_checkpoints(run: &Path) -> ExperimentResult<Vec<Checkpoint>> {
 }
 
 fn ck_err(path: &Path, e: impl std::fmt::Display) -> ExperimentError {
-    ExperimentError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() }
+    ExperimentError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
 }
 
 /// Writes a checkpoint atomically (temporary folder, then rename).
@@ -90,7 +99,9 @@ pub fn write_checkpoint(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| ExperimentError::io(&tmp, e))?;
     model.save_weights(&tmp.join("model.bpk"))?;
-    optim.save(tmp.join("optim.bpk")).map_err(|e| ck_err(&tmp, e))?;
+    optim
+        .save(tmp.join("optim.bpk"))
+        .map_err(|e| ck_err(&tmp, e))?;
     let json = serde_json::to_string_pretty(state).map_err(|e| ck_err(&tmp, e))?;
     std::fs::write(tmp.join("state.json"), json).map_err(|e| ExperimentError::io(&tmp, e))?;
     if final_dir.exists() {
@@ -104,14 +115,24 @@ pub fn write_checkpoint(
     } else {
         std::fs::rename(&tmp, &final_dir).map_err(|e| ExperimentError::io(&final_dir, e))?;
     }
-    Ok(Checkpoint { step: state.step, dir: final_dir })
+    Ok(Checkpoint {
+        step: state.step,
+        dir: final_dir,
+    })
 }
 
 /// Loads a checkpoint's model onto `device`.
-pub fn load_model(config: &SmallNetConfig, dir: &Path, device: &Device) -> ExperimentResult<SmallNet> {
+pub fn load_model(
+    config: &SmallNetConfig,
+    dir: &Path,
+    device: &Device,
+) -> ExperimentResult<SmallNet> {
     let path = dir.join("model.bpk");
     if !path.is_file() {
-        return Err(ExperimentError::Checkpoint { path, reason: "no model.bpk in this folder".into() });
+        return Err(ExperimentError::Checkpoint {
+            path,
+            reason: "no model.bpk in this folder".into(),
+        });
     }
     config.init(device)?.load_weights(&path)
 }

@@ -80,7 +80,10 @@ impl TrainConfig {
             )));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(ExperimentError::Config(format!("learning rate {} must be positive", self.lr)));
+            return Err(ExperimentError::Config(format!(
+                "learning rate {} must be positive",
+                self.lr
+            )));
         }
         Ok(())
     }

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::optim::decay::WeightDecayConfig;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 
@@ -73,7 +73,13 @@ impl IntoScalarI64 for Tensor<1, Int> {
 
 /// Accuracy of `model` (ordinary ReLU network, evaluation-mode BatchNorm) on the first
 /// `limit` images of `data`, in batches of `batch`.
-pub fn evaluate(model: &dyn GatedNetwork, data: &Dataset, limit: usize, batch: usize, device: &Device) -> f64 {
+pub fn evaluate(
+    model: &dyn GatedNetwork,
+    data: &Dataset,
+    limit: usize,
+    batch: usize,
+    device: &Device,
+) -> f64 {
     let n = limit.min(data.len());
     if n == 0 {
         return f64::NAN;
@@ -93,9 +99,15 @@ pub fn evaluate(model: &dyn GatedNetwork, data: &Dataset, limit: usize, batch: u
 /// The burn optimizer for `kind`.
 pub fn make_optimizer(kind: OptimizerKind) -> ModuleOptimizer {
     match kind {
-        OptimizerKind::Sgd { momentum, weight_decay } => {
-            let mut c = SgdConfig::new()
-                .with_momentum(Some(MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)));
+        OptimizerKind::Sgd {
+            momentum,
+            weight_decay,
+        } => {
+            let mut c = SgdConfig::new().with_momentum(Some(
+                MomentumConfig::new()
+                    .with_momentum(momentum)
+                    .with_dampening(0.0),
+            ));
             if weight_decay > 0.0 {
                 c = c.with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)));
             }
@@ -113,7 +125,13 @@ pub fn make_optimizer(kind: OptimizerKind) -> ModuleOptimizer {
 
 /// The training samples of step `step`: sample `i = step·B + j` is position `i mod n` of
 /// the permutation of epoch `i div n`, drawn from `(seed, epoch)`.
-pub fn step_indices(seed: u64, step: usize, batch: usize, n: usize, perm_cache: &mut Option<(usize, Vec<usize>)>) -> Vec<usize> {
+pub fn step_indices(
+    seed: u64,
+    step: usize,
+    batch: usize,
+    n: usize,
+    perm_cache: &mut Option<(usize, Vec<usize>)>,
+) -> Vec<usize> {
     (0..batch)
         .map(|j| {
             let i = step * batch + j;
@@ -143,7 +161,9 @@ pub fn train(
 ) -> ExperimentResult<TrainOutcome> {
     config.validate()?;
     if !device.is_autodiff() {
-        return Err(ExperimentError::Config("training needs an autodiff device (`Device::flex().autodiff()`)".into()));
+        return Err(ExperimentError::Config(
+            "training needs an autodiff device (`Device::flex().autodiff()`)".into(),
+        ));
     }
     let m = &config.model;
     let (channels, size) = m.input();
@@ -155,12 +175,17 @@ pub fn train(
     }
     std::fs::create_dir_all(run).map_err(|e| ExperimentError::io(run, e))?;
     let cfg_path = run.join("config.json");
-    let cfg_json = serde_json::to_string_pretty(config).map_err(|e| ExperimentError::Config(e.to_string()))?;
+    let cfg_json =
+        serde_json::to_string_pretty(config).map_err(|e| ExperimentError::Config(e.to_string()))?;
     let existing = list_checkpoints(run)?;
     if cfg_path.is_file() && !existing.is_empty() {
-        let old = std::fs::read_to_string(&cfg_path).map_err(|e| ExperimentError::io(&cfg_path, e))?;
-        let old: TrainConfig = serde_json::from_str(&old)
-            .map_err(|e| ExperimentError::Checkpoint { path: cfg_path.clone(), reason: e.to_string() })?;
+        let old =
+            std::fs::read_to_string(&cfg_path).map_err(|e| ExperimentError::io(&cfg_path, e))?;
+        let old: TrainConfig =
+            serde_json::from_str(&old).map_err(|e| ExperimentError::Checkpoint {
+                path: cfg_path.clone(),
+                reason: e.to_string(),
+            })?;
         if &old != config {
             return Err(ExperimentError::Config(format!(
                 "`{}` holds a run with a different configuration; use a new folder or the same settings",
@@ -177,25 +202,43 @@ pub fn train(
             let model = load_model(m, &ck.dir, device)?;
             let op = ck.dir.join("optim.bpk");
             if ck.step > 0 {
-                optim = optim.load(&op).map_err(|e| ExperimentError::Checkpoint { path: op, reason: e.to_string() })?;
+                optim = optim.load(&op).map_err(|e| ExperimentError::Checkpoint {
+                    path: op,
+                    reason: e.to_string(),
+                })?;
             }
             (model, ck.step)
         }
         None => {
             device.seed(config.seed);
             let model = m.init(device)?;
-            let eval = evaluate(&model.valid().fork(&model_device(device)), test_data, config.eval_images, 250, &model_device(device));
+            let eval = evaluate(
+                &model.valid().fork(&model_device(device)),
+                test_data,
+                config.eval_images,
+                250,
+                &model_device(device),
+            );
             write_checkpoint(
                 run,
                 &model,
                 &optim,
-                &CheckpointState { step: 0, lr: 0.0, train_loss: f64::NAN, train_accuracy: f64::NAN, test_accuracy: eval },
+                &CheckpointState {
+                    step: 0,
+                    lr: 0.0,
+                    train_loss: f64::NAN,
+                    train_accuracy: f64::NAN,
+                    test_accuracy: eval,
+                },
             )?;
             (model, 0)
         }
     };
     let end = stop_at.unwrap_or(config.steps).min(config.steps);
-    let aug = Augmentation { padding: config.crop_padding, flip: config.flip };
+    let aug = Augmentation {
+        padding: config.crop_padding,
+        flip: config.flip,
+    };
     let mut perm = None;
     let (mut loss_sum, mut acc_sum, mut count) = (0.0, 0.0, 0usize);
     let n = train_data.len();
@@ -207,7 +250,12 @@ pub fn train(
         let logits = model.logits(b.images)?;
         let right = correct(&logits, &b.labels);
         let loss = cross_entropy(logits, b.labels);
-        let loss_v = loss.clone().into_data().iter::<f32>().next().unwrap_or(f32::NAN) as f64;
+        let loss_v = loss
+            .clone()
+            .into_data()
+            .iter::<f32>()
+            .next()
+            .unwrap_or(f32::NAN) as f64;
         if !loss_v.is_finite() {
             return Err(ExperimentError::Config(format!(
                 "training diverged at step {step} (loss {loss_v}); lower the learning rate"
@@ -222,8 +270,17 @@ pub fn train(
         count += 1;
         let done = step + 1;
         let mut test_accuracy = None;
-        if done % config.checkpoint_every == 0 || done == config.steps || config.extra_checkpoints.contains(&done) {
-            let eval = evaluate(&model.valid().fork(&model_device(device)), test_data, config.eval_images, 250, &model_device(device));
+        if done % config.checkpoint_every == 0
+            || done == config.steps
+            || config.extra_checkpoints.contains(&done)
+        {
+            let eval = evaluate(
+                &model.valid().fork(&model_device(device)),
+                test_data,
+                config.eval_images,
+                250,
+                &model_device(device),
+            );
             write_checkpoint(
                 run,
                 &model,
@@ -239,9 +296,20 @@ pub fn train(
             (loss_sum, acc_sum, count) = (0.0, 0.0, 0);
             test_accuracy = Some(eval);
         }
-        on_step(&StepReport { step: done, steps: config.steps, loss: loss_v, accuracy: acc, lr, test_accuracy });
+        on_step(&StepReport {
+            step: done,
+            steps: config.steps,
+            loss: loss_v,
+            accuracy: acc,
+            lr,
+            test_accuracy,
+        });
     }
-    Ok(TrainOutcome { model, step: end.max(start), resumed_from: start })
+    Ok(TrainOutcome {
+        model,
+        step: end.max(start),
+        resumed_from: start,
+    })
 }
 
 /// The inference device under an autodiff device: evaluation runs there, so BatchNorm uses
@@ -266,7 +334,11 @@ mod tests {
                 let (y, x) = (p / 8, p % 8);
                 let c = labels[i] as usize;
                 let on = y / 3 == c && x / 3 == c;
-                pixels.push(if on { 230 } else { ((i * 31 + p * 17 + salt) % 97) as u8 });
+                pixels.push(if on {
+                    230
+                } else {
+                    ((i * 31 + p * 17 + salt) % 97) as u8
+                });
             }
         }
         Dataset::new(pixels, labels, 1, 8, 8, FASHION_MNIST_CLASSES).unwrap()
@@ -274,7 +346,12 @@ mod tests {
 
     fn config(optimizer: OptimizerKind) -> TrainConfig {
         TrainConfig {
-            model: PlainCnnConfig { image_size: 8, channels: vec![4, 8], ..PlainCnnConfig::fashion_mnist(true) }.into(),
+            model: PlainCnnConfig {
+                image_size: 8,
+                channels: vec![4, 8],
+                ..PlainCnnConfig::fashion_mnist(true)
+            }
+            .into(),
             optimizer,
             lr: 0.05,
             schedule: LrSchedule::Cosine { warmup: 2 },
@@ -289,10 +366,9 @@ mod tests {
         }
     }
 
-    fn tmp(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("curtain-train-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+    /// A run folder that does not exist yet, removed with its temporary parent on drop.
+    fn tmp(name: &str) -> crate::testing::TempPath {
+        crate::testing::temp_path(name)
     }
 
     fn final_logits(cfg: &TrainConfig, run: &Path, x: &Dataset) -> Vec<f32> {
@@ -312,11 +388,31 @@ mod tests {
     fn interrupted_run_resumes_exactly() {
         let (train_d, test_d) = (data(40, 0), data(20, 5));
         let dev = Device::flex().autodiff();
-        let resnet = SmallResNetConfig { in_channels: 1, image_size: 8, base_width: 4, blocks_per_stage: vec![1, 1], num_classes: 10 };
+        let resnet = SmallResNetConfig {
+            in_channels: 1,
+            image_size: 8,
+            base_width: 4,
+            blocks_per_stage: vec![1, 1],
+            num_classes: 10,
+        };
         for (name, opt, model) in [
-            ("sgd", OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4 }, None),
+            (
+                "sgd",
+                OptimizerKind::Sgd {
+                    momentum: 0.9,
+                    weight_decay: 1e-4,
+                },
+                None,
+            ),
             ("adam", OptimizerKind::Adam { weight_decay: 0.0 }, None),
-            ("resnet", OptimizerKind::Sgd { momentum: 0.9, weight_decay: 1e-4 }, Some(SmallNetConfig::from(resnet))),
+            (
+                "resnet",
+                OptimizerKind::Sgd {
+                    momentum: 0.9,
+                    weight_decay: 1e-4,
+                },
+                Some(SmallNetConfig::from(resnet)),
+            ),
         ] {
             let mut cfg = config(opt);
             if let Some(m) = model {
@@ -325,7 +421,11 @@ mod tests {
             let full = tmp(&format!("{name}-full"));
             let out = train(&cfg, &train_d, &test_d, &full, None, &dev, &mut |_| {}).unwrap();
             assert_eq!((out.step, out.resumed_from), (12, 0));
-            let steps: Vec<usize> = list_checkpoints(&full).unwrap().iter().map(|c| c.step).collect();
+            let steps: Vec<usize> = list_checkpoints(&full)
+                .unwrap()
+                .iter()
+                .map(|c| c.step)
+                .collect();
             assert_eq!(steps, vec![0, 1, 4, 8, 12]);
 
             let cut = tmp(&format!("{name}-cut"));
@@ -333,14 +433,30 @@ mod tests {
             assert_eq!(first.step, 6);
             // A crash while writing checkpoint 8 leaves a partial temporary folder.
             std::fs::create_dir_all(cut.join("checkpoints/step-00000008.tmp")).unwrap();
-            std::fs::write(cut.join("checkpoints/step-00000008.tmp/model.bpk"), b"partial").unwrap();
+            std::fs::write(
+                cut.join("checkpoints/step-00000008.tmp/model.bpk"),
+                b"partial",
+            )
+            .unwrap();
             let mut seen = Vec::new();
-            let second = train(&cfg, &train_d, &test_d, &cut, None, &dev, &mut |r| seen.push(r.step)).unwrap();
+            let second = train(&cfg, &train_d, &test_d, &cut, None, &dev, &mut |r| {
+                seen.push(r.step)
+            })
+            .unwrap();
             assert_eq!(second.resumed_from, 4);
             assert_eq!(seen, (5..=12).collect::<Vec<_>>());
-            assert_eq!(final_logits(&cfg, &full, &test_d), final_logits(&cfg, &cut, &test_d), "{name}");
+            assert_eq!(
+                final_logits(&cfg, &full, &test_d),
+                final_logits(&cfg, &cut, &test_d),
+                "{name}"
+            );
             // And training did something: the final network beats chance on its data.
-            let st = list_checkpoints(&full).unwrap().pop().unwrap().state().unwrap();
+            let st = list_checkpoints(&full)
+                .unwrap()
+                .pop()
+                .unwrap()
+                .state()
+                .unwrap();
             assert!(st.train_loss.is_finite());
         }
     }
@@ -349,12 +465,29 @@ mod tests {
     fn resume_with_other_settings_is_refused() {
         let (train_d, test_d) = (data(40, 0), data(20, 5));
         let dev = Device::flex().autodiff();
-        let cfg = config(OptimizerKind::Sgd { momentum: 0.9, weight_decay: 0.0 });
+        let cfg = config(OptimizerKind::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+        });
         let run = tmp("other");
         train(&cfg, &train_d, &test_d, &run, Some(2), &dev, &mut |_| {}).unwrap();
-        let other = TrainConfig { lr: 0.5, ..cfg.clone() };
-        let err = train(&other, &train_d, &test_d, &run, None, &dev, &mut |_| {}).unwrap_err().to_string();
+        let other = TrainConfig {
+            lr: 0.5,
+            ..cfg.clone()
+        };
+        let err = train(&other, &train_d, &test_d, &run, None, &dev, &mut |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("different configuration"), "{err}");
-        assert!(train(&cfg, &train_d, &test_d, &run, None, &Device::flex(), &mut |_| {}).is_err());
+        assert!(train(
+            &cfg,
+            &train_d,
+            &test_d,
+            &run,
+            None,
+            &Device::flex(),
+            &mut |_| {}
+        )
+        .is_err());
     }
 }

@@ -53,7 +53,10 @@ mod tests {
         assert!((c.at(1.0, 10, 110) - 1.0).abs() < 1e-12);
         assert!((c.at(1.0, 60, 110) - 0.5).abs() < 1e-12);
         assert!(c.at(1.0, 109, 110) < 1e-3);
-        let s = LrSchedule::Step { every: 10, gamma: 0.5 };
+        let s = LrSchedule::Step {
+            every: 10,
+            gamma: 0.5,
+        };
         assert_eq!(s.at(1.0, 25, 100), 0.25);
     }
 }

@@ -15,7 +15,9 @@ use serde_json::Value;
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("CURTAIN_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join("fixtures"),
     }
 }
 
@@ -71,7 +73,11 @@ impl Fixture {
         });
         let (_, meta) = SafeTensors::read_metadata(&bytes).expect("fixture header");
         let meta = meta.metadata().clone().expect("fixture metadata");
-        assert_eq!(meta.get("spec").map(String::as_str), Some("curtain-synthetic-v1"), "fixture spec");
+        assert_eq!(
+            meta.get("spec").map(String::as_str),
+            Some("curtain-synthetic-v1"),
+            "fixture spec"
+        );
         let alt_path = fixtures_dir().join(format!("{name}.alternatives.safetensors"));
         let alt_bytes = std::fs::read(&alt_path).unwrap_or_else(|e| {
             panic!(
@@ -81,15 +87,28 @@ impl Fixture {
         });
         let (_, alt_meta) = SafeTensors::read_metadata(&alt_bytes).expect("alternatives header");
         let alt_meta = alt_meta.metadata().clone().expect("alternatives metadata");
-        assert_eq!(alt_meta.get("model").map(String::as_str), Some(name), "alternatives file of another model");
-        Self { name: name.to_string(), bytes, meta, alt_bytes, alt_meta }
+        assert_eq!(
+            alt_meta.get("model").map(String::as_str),
+            Some(name),
+            "alternatives file of another model"
+        );
+        Self {
+            name: name.to_string(),
+            bytes,
+            meta,
+            alt_bytes,
+            alt_meta,
+        }
     }
 
     /// Alternative references of the vanilla output `key` (`vanilla_grad`,
     /// `ascent/vanilla/{k}`, `ascent_small_eps/vanilla/{k}`); empty for any other key.
     pub fn alternatives(&self, key: &str) -> Vec<Alternative> {
-        let all: Value = serde_json::from_str(&self.alt_meta["alternatives"]).expect("alternatives metadata");
-        let Some(list) = all.get(key).and_then(Value::as_array) else { return Vec::new() };
+        let all: Value =
+            serde_json::from_str(&self.alt_meta["alternatives"]).expect("alternatives metadata");
+        let Some(list) = all.get(key).and_then(Value::as_array) else {
+            return Vec::new();
+        };
         let st = SafeTensors::deserialize(&self.alt_bytes).unwrap();
         list.iter()
             .enumerate()
@@ -117,7 +136,12 @@ impl Fixture {
         let mut want = self.tensor(key).data;
         let alts = self.alternatives(key);
         let per_image = want.len() / self.tensor(key).shape[0];
-        let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>();
+        let dist = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+                .sum::<f64>()
+        };
         let mut used = Vec::new();
         for (b, image) in got.chunks_exact(per_image).enumerate() {
             let range = b * per_image..(b + 1) * per_image;
@@ -137,26 +161,37 @@ impl Fixture {
     }
 
     fn json(&self, key: &str) -> Value {
-        let s = self.meta.get(key).unwrap_or_else(|| panic!("{}: no metadata `{key}`", self.name));
+        let s = self
+            .meta
+            .get(key)
+            .unwrap_or_else(|| panic!("{}: no metadata `{key}`", self.name));
         serde_json::from_str(s).unwrap_or_else(|e| panic!("{}: metadata `{key}`: {e}", self.name))
     }
 
     /// Whether the fixture holds a tensor called `name`.
     pub fn has(&self, name: &str) -> bool {
-        SafeTensors::deserialize(&self.bytes).unwrap().tensor(name).is_ok()
+        SafeTensors::deserialize(&self.bytes)
+            .unwrap()
+            .tensor(name)
+            .is_ok()
     }
 
     /// The f32 tensor `name`.
     pub fn tensor(&self, name: &str) -> Array {
         let st = SafeTensors::deserialize(&self.bytes).unwrap();
-        let t = st.tensor(name).unwrap_or_else(|_| panic!("{}: no tensor `{name}`", self.name));
+        let t = st
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("{}: no tensor `{name}`", self.name));
         assert_eq!(t.dtype(), Dtype::F32, "{}: `{name}` is not f32", self.name);
         let data = t
             .data()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        Array { shape: t.shape().to_vec(), data }
+        Array {
+            shape: t.shape().to_vec(),
+            data,
+        }
     }
 
     /// Target class per image.
@@ -183,7 +218,12 @@ impl Fixture {
 
     /// Temperatures of `pullback/{j}`.
     pub fn temperatures(&self) -> Vec<f64> {
-        self.json("temperatures").as_array().unwrap().iter().map(|t| t.as_f64().unwrap()).collect()
+        self.json("temperatures")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect()
     }
 
     /// Ascent parameters: `"ascent"` or `"ascent_small_eps"`.
@@ -194,7 +234,10 @@ impl Fixture {
             eps: a["eps"].as_f64().unwrap(),
             steps: a["steps"].as_u64().unwrap() as usize,
             temperature: a["temperature"].as_f64().unwrap(),
-            clip: (a["clip"][0].as_f64().unwrap(), a["clip"][1].as_f64().unwrap()),
+            clip: (
+                a["clip"][0].as_f64().unwrap(),
+                a["clip"][1].as_f64().unwrap(),
+            ),
         }
     }
 
@@ -206,7 +249,12 @@ impl Fixture {
             .iter()
             .map(|e| {
                 let key = e[0].as_str().unwrap().to_string();
-                let shape = e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+                let shape = e[1]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap() as usize)
+                    .collect();
                 let sum = u64::from_str_radix(e[2].as_str().unwrap(), 16).unwrap();
                 (key, shape, sum)
             })
@@ -220,20 +268,27 @@ impl Fixture {
             .into_iter()
             .map(|(key, shape, sum)| {
                 let t = synthetic::synthetic_tensor(&key, &shape).expect("synthetic rule");
-                assert_eq!(t.checksum(), sum, "{}: synthetic `{key}` {shape:?} differs from PyTorch's", self.name);
+                assert_eq!(
+                    t.checksum(),
+                    sum,
+                    "{}: synthetic `{key}` {shape:?} differs from PyTorch's",
+                    self.name
+                );
                 t
             })
             .collect()
     }
 
     /// Writes the synthetic weights as a torchvision-format `.safetensors` file in a fresh
-    /// temporary folder and returns its path.
-    pub fn write_synthetic_safetensors(&self) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("curtain-parity-{}-{}", std::process::id(), self.name));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.safetensors", self.name));
+    /// temporary folder; returns the folder (removed when dropped) and the file's path.
+    pub fn write_synthetic_safetensors(&self) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix("curtain-parity-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join(format!("{}.safetensors", self.name));
         synthetic::write_safetensors(&self.synthetic_weights(), &path).unwrap();
-        path
+        (dir, path)
     }
 }
 
