@@ -20,7 +20,9 @@
 //! ascent runs once) `--size S` `--python PATH` (default `python3`) `--torch-script PATH`
 //! (default `tools/reference/bench_torch.py`) `--torch-device cpu|cuda` `--torch-threads N`
 //! (default: the number of CPUs, like rayon) `--no-torch` `--skip-slow` (skip the backward-pass
-//! operations on ndarray, ~35 s per ResNet50 image) `--json PATH` (write all numbers).
+//! operations on ndarray, ~35 s per ResNet50 image) `--json PATH` (write all numbers)
+//! `--straight-through` (switch off the single-operation gates of `excitation::gate_op` and
+//! `excitation::pool_op`, to compare against the tensor-operation forms).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -55,6 +57,7 @@ struct Options {
     no_torch: bool,
     skip_slow: bool,
     json: Option<String>,
+    straight_through: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -85,6 +88,7 @@ fn parse_args() -> Result<Options, String> {
         no_torch: false,
         skip_slow: false,
         json: None,
+        straight_through: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -116,6 +120,7 @@ fn parse_args() -> Result<Options, String> {
             "--torch-threads" => o.torch_threads = num(value()?, "--torch-threads")?,
             "--no-torch" => o.no_torch = true,
             "--skip-slow" => o.skip_slow = true,
+            "--straight-through" => o.straight_through = true,
             "--json" => o.json = Some(value()?),
             "-h" | "--help" => {
                 println!(
@@ -355,6 +360,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    excitation::gate_op::set_fused_ops(!o.straight_through);
     let load_before = load_average();
     let torch = if o.no_torch {
         None
@@ -411,6 +417,14 @@ fn main() {
     let impls: Vec<String> = o.backends.iter().map(|b| b.name().to_string()).collect();
     println!("# excitation benchmark: {}x{} images, {} CPUs, torch threads {}, repeats {} (median), load avg before {load_before} / after {load_after}",
         o.size, o.size, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.torch_threads, o.repeats);
+    println!(
+        "# gates: {}",
+        if o.straight_through {
+            "straight-through tensor operations (--straight-through)"
+        } else {
+            "single operations on flex/ndarray (excitation::gate_op, pool_op)"
+        }
+    );
     if let Some(t) = &torch {
         println!(
             "# torch {} on {}",

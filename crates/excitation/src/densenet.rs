@@ -24,6 +24,7 @@ use burn::tensor::{
     Device, Tensor,
 };
 
+use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
@@ -185,9 +186,9 @@ impl DenseLayer {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let b = self
             .conv1
-            .forward(self.relu1.forward(self.norm1.forward(x)));
+            .forward(self.relu1.forward(batch_norm_inference(&self.norm1, x)));
         self.conv2
-            .forward(self.relu2.forward(self.norm2.forward(b)))
+            .forward(self.relu2.forward(batch_norm_inference(&self.norm2, b)))
     }
 }
 
@@ -226,7 +227,9 @@ impl Transition {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]`; output `[batch, c/2, h/2, w/2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(self.relu.forward(self.norm.forward(x)));
+        let x = self
+            .conv
+            .forward(self.relu.forward(batch_norm_inference(&self.norm, x)));
         avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
     }
 }
@@ -272,7 +275,9 @@ impl Classifier for DenseNet {
 
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
         let f = &self.features;
-        let x = f.relu0.forward(f.norm0.forward(f.conv0.forward(x)));
+        let x = f
+            .relu0
+            .forward(batch_norm_inference(&f.norm0, f.conv0.forward(x)));
         let mut x = f.pool0.forward(x);
         for (i, block) in f.blocks.iter().enumerate() {
             x = block.forward(x);
@@ -280,7 +285,7 @@ impl Classifier for DenseNet {
                 x = t.forward(x);
             }
         }
-        let x = f.norm5.forward(x);
+        let x = batch_norm_inference(&f.norm5, x);
         let x = if self.paper_compatible_final_relu {
             activation::relu(x)
         } else {

@@ -30,6 +30,7 @@ use burn::backend::NdArray;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::gate::Sigma;
 
@@ -110,11 +111,28 @@ impl<B: Backend + ExcitationReluBackend, C: CheckpointStrategy> ExcitationReluBa
     }
 }
 
+/// Whether the CPU backends' single-operation gates ([`excitation_relu`] and
+/// [`crate::pool_op::excitation_max_pool2d`]) are used where supported (the default).
+static FUSED_OPS: AtomicBool = AtomicBool::new(true);
+
+/// Switches the single-operation gates on or off for the whole process. Off, every backend
+/// uses the straight-through tensor forms: same values, same gradients to float32 rounding,
+/// more time and memory. For benchmarks and comparisons (`bench_models --straight-through`).
+pub fn set_fused_ops(enabled: bool) {
+    FUSED_OPS.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the single-operation gates are switched on ([`set_fused_ops`]).
+pub fn fused_ops_enabled() -> bool {
+    FUSED_OPS.load(Ordering::Relaxed)
+}
+
 /// Whether tensors on `device` can use [`excitation_relu`] (flex and ndarray, with or without
-/// autodiff); other devices use the straight-through form.
+/// autodiff, unless switched off by [`set_fused_ops`]); other devices use the straight-through
+/// form.
 pub fn supported(device: &Device) -> bool {
     let inner = device.clone().inner();
-    inner == Device::flex() || inner == Device::ndarray()
+    fused_ops_enabled() && (inner == Device::flex() || inner == Device::ndarray())
 }
 
 /// `relu(z)` whose gradient is `σ(z/T)` (one autodiff operation; see the module docs).

@@ -28,6 +28,7 @@
 
 pub mod ascent;
 pub mod backend;
+pub mod batch_norm;
 pub mod classifier;
 pub mod data;
 pub mod densenet;
@@ -39,6 +40,7 @@ pub mod gate_op;
 pub mod imagenet;
 pub mod max_pool;
 pub mod normalize;
+pub mod pool_op;
 pub mod pullback;
 pub mod relu;
 pub mod resnet;

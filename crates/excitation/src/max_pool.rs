@@ -20,6 +20,7 @@ use burn::tensor::{
 
 use crate::error::{Error, Result};
 use crate::gate::GradientMode;
+use crate::pool_op;
 
 /// Configuration of a [`GatedMaxPool2d`] (square kernel, as `nn.MaxPool2d(k, stride, padding)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,18 +110,42 @@ impl GatedMaxPool2d {
         let (k, s, p) = (self.kernel_size, self.stride, self.padding);
         match self.mode {
             GradientMode::Excitation { temperature, .. } if x.is_tracked() => {
-                // hard + (soft − soft.detach()), with the soft pool's gradient applied as
-                // constant per-window coefficients instead of differentiating through the
-                // softmax: the same gradient, half the tracked work.
-                let hard = hard_max_pool2d(x.clone().detach(), k, s, p);
-                let windows = window_stack(x, k, s, p);
-                let coefficients = soft_pool_coefficients(windows.clone().detach(), temperature);
-                let linear: Tensor<4> = (windows * coefficients).sum_dim(2).squeeze_dim(2);
-                hard + (linear.clone() - linear.detach())
+                if pool_op::supported(&x) {
+                    pool_op::excitation_max_pool2d(x, k, s, p, temperature)
+                } else {
+                    straight_through_max_pool2d(x, k, s, p, temperature)
+                }
             }
             _ => hard_max_pool2d(x, k, s, p),
         }
     }
+}
+
+/// Hard max-pool whose gradient is softmax pooling's at `temperature`, from tensor operations
+/// that every backend with autodiff has: `hard + (linear − linear.detach())`, where `linear`
+/// applies the soft pool's Jacobian as constant per-window coefficients (the same gradient as
+/// differentiating through the softmax, half the tracked work). On flex the layer uses the
+/// equivalent single operation [`crate::pool_op`] instead.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, h, w]`; output `[batch, channels, h', w']` as for the layer.
+///
+/// # Panics
+/// If the padded input is smaller than one window.
+#[track_caller]
+pub fn straight_through_max_pool2d(
+    x: Tensor<4>,
+    kernel_size: usize,
+    stride: usize,
+    padding: usize,
+    temperature: f64,
+) -> Tensor<4> {
+    let (k, s, p) = (kernel_size, stride, padding);
+    let hard = hard_max_pool2d(x.clone().detach(), k, s, p);
+    let windows = window_stack(x, k, s, p);
+    let coefficients = soft_pool_coefficients(windows.clone().detach(), temperature);
+    let linear: Tensor<4> = (windows * coefficients).sum_dim(2).squeeze_dim(2);
+    hard + (linear.clone() - linear.detach())
 }
 
 /// Gates of a max-pool whose windows tile its input (stride = kernel size, no padding):

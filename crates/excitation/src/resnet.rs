@@ -11,6 +11,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 
+use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
@@ -221,7 +222,7 @@ fn downsample(ds: &Option<Vec<DownsampleLayer>>, x: Tensor<4>) -> Tensor<4> {
         None => x,
         Some(layers) => layers.iter().fold(x, |x, l| match l {
             DownsampleLayer::Conv(c) => c.forward(x),
-            DownsampleLayer::Norm(n) => n.forward(x),
+            DownsampleLayer::Norm(n) => batch_norm_inference(n, x),
         }),
     }
 }
@@ -250,8 +251,10 @@ impl BasicBlock {
     /// - `x`: `[batch, inplanes, h, w]`; output `[batch, planes, h/stride, w/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = downsample(&self.downsample, x.clone());
-        let out = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = self
+            .relu
+            .forward(batch_norm_inference(&self.bn1, self.conv1.forward(x)));
+        let out = batch_norm_inference(&self.bn2, self.conv2.forward(out));
         self.relu.forward(out + identity)
     }
 }
@@ -284,9 +287,13 @@ impl Bottleneck {
     /// - `x`: `[batch, inplanes, h, w]`; output `[batch, 4·planes, h/stride, w/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = downsample(&self.downsample, x.clone());
-        let out = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.relu.forward(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(out));
+        let out = self
+            .relu
+            .forward(batch_norm_inference(&self.bn1, self.conv1.forward(x)));
+        let out = self
+            .relu
+            .forward(batch_norm_inference(&self.bn2, self.conv2.forward(out)));
+        let out = batch_norm_inference(&self.bn3, self.conv3.forward(out));
         self.relu.forward(out + identity)
     }
 }
@@ -328,7 +335,9 @@ impl Classifier for ResNet {
     }
 
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
+        let x = self
+            .relu
+            .forward(batch_norm_inference(&self.bn1, self.conv1.forward(x)));
         let mut x = self.maxpool.forward(x);
         for stage in self.stages() {
             for block in stage {

@@ -11,6 +11,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 
+use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
@@ -217,7 +218,7 @@ impl Classifier for Vgg {
         for layer in &self.features {
             x = match layer {
                 VggLayer::Conv(c) => c.forward(x),
-                VggLayer::Norm(n) => n.forward(x),
+                VggLayer::Norm(n) => batch_norm_inference(n, x),
                 VggLayer::Relu(r) => r.forward(x),
                 VggLayer::Pool(p) => p.forward(x),
             };

@@ -52,9 +52,11 @@ fn parse_args() -> Result<Args, String> {
             "--reps" => args.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--rounds" => args.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--python" => args.python = value()?,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown flag {other}; use --batch N --gram N --reps N --rounds N --python PATH"
-            )),
+            ))
+            }
         }
     }
     if args.batch == 0 || args.gram == 0 || args.reps == 0 || args.rounds == 0 {
