@@ -38,7 +38,7 @@ use crate::gate::Sigma;
 #[backend_extension(Autodiff, Flex, NdArray)]
 pub trait ExcitationReluBackend: Backend {
     /// `relu(z)` forward; under autodiff its gradient is `grad ⊙ σ(z / t)`.
-    fn excitation_relu(z: FloatTensor<Self>, sigma: u8, t: f32) -> FloatTensor<Self> {
+    fn excitation_relu(z: FloatTensor<Self>, sigma: Sigma, t: f32) -> FloatTensor<Self> {
         let _ = (sigma, t);
         Self::relu(z)
     }
@@ -47,10 +47,10 @@ pub trait ExcitationReluBackend: Backend {
     fn excitation_relu_backward(
         z: FloatTensor<Self>,
         grad: FloatTensor<Self>,
-        sigma: u8,
+        sigma: Sigma,
         t: f32,
     ) -> FloatTensor<Self> {
-        composed_backward::<Self>(z, grad, sigma_from_code(sigma), t)
+        composed_backward::<Self>(z, grad, sigma, t)
     }
 }
 
@@ -60,10 +60,9 @@ impl ExcitationReluBackend for Flex {
     fn excitation_relu_backward(
         z: FloatTensor<Self>,
         grad: FloatTensor<Self>,
-        sigma: u8,
+        sigma: Sigma,
         t: f32,
     ) -> FloatTensor<Self> {
-        let sigma = sigma_from_code(sigma);
         match sigma {
             Sigma::Sigmoid | Sigma::Softsign
                 if z.dtype() == DType::F32 && grad.dtype() == DType::F32 =>
@@ -78,13 +77,13 @@ impl ExcitationReluBackend for Flex {
 impl<B: Backend + ExcitationReluBackend, C: CheckpointStrategy> ExcitationReluBackend
     for Autodiff<B, C>
 {
-    fn excitation_relu(z: FloatTensor<Self>, sigma: u8, t: f32) -> FloatTensor<Self> {
+    fn excitation_relu(z: FloatTensor<Self>, sigma: Sigma, t: f32) -> FloatTensor<Self> {
         /// The backward step: state is the input `z` and the gate's parameters.
         #[derive(Debug)]
         struct ExcitationRelu;
 
         impl<B: Backend + ExcitationReluBackend> Backward<B, 1> for ExcitationRelu {
-            type State = (FloatTensor<B>, u8, f32);
+            type State = (FloatTensor<B>, Sigma, f32);
 
             fn backward(
                 self,
@@ -144,25 +143,9 @@ pub fn excitation_relu<const D: usize>(z: Tensor<D>, sigma: Sigma, temperature: 
     let t = temperature as f32;
     Tensor::from_dispatch(<Dispatch as ExcitationReluBackend>::excitation_relu(
         z.into_dispatch(),
-        sigma_code(sigma),
+        sigma,
         t,
     ))
-}
-
-fn sigma_code(sigma: Sigma) -> u8 {
-    match sigma {
-        Sigma::Sigmoid => 0,
-        Sigma::NormalCdf => 1,
-        Sigma::Softsign => 2,
-    }
-}
-
-fn sigma_from_code(code: u8) -> Sigma {
-    match code {
-        0 => Sigma::Sigmoid,
-        1 => Sigma::NormalCdf,
-        _ => Sigma::Softsign,
-    }
 }
 
 /// `grad ⊙ σ(z / t)` from the backend's own tensor operations (same formulas as
