@@ -110,7 +110,10 @@ impl GatedMaxPool2d {
         let (k, s, p) = (self.kernel_size, self.stride, self.padding);
         match self.mode {
             GradientMode::Excitation { temperature, .. } if x.is_tracked() => {
-                if pool_op::supported(&x) {
+                // An input smaller than one window goes to the tensor form, which names the
+                // problem in its panic.
+                let [_, _, h, w] = x.dims();
+                if pool_op::supported(&x) && self.output_size(h, w).is_some() {
                     pool_op::excitation_max_pool2d(x, k, s, p, temperature)
                 } else {
                     straight_through_max_pool2d(x, k, s, p, temperature)

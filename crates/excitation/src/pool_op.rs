@@ -222,6 +222,18 @@ mod tests {
     use crate::backend::{tensor_to_vec, BackendKind};
     use crate::max_pool::straight_through_max_pool2d;
 
+    /// An input smaller than one window is refused by name on the flex route too.
+    #[test]
+    #[should_panic(expected = "smaller than the 3×3 window")]
+    fn input_smaller_than_a_window_panics_with_its_size() {
+        let dev = BackendKind::Flex.autodiff_device();
+        let pool =
+            crate::max_pool::GatedMaxPool2dConfig::new(3).init(crate::gate::GradientMode::paper());
+        let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32; 4], [1, 1, 2, 2]), &dev)
+            .require_grad();
+        let _ = pool.forward(x);
+    }
+
     /// Inputs with exact ties, all-negative windows (where the padded zeros win the softmax)
     /// and a spread of magnitudes.
     fn input(n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
