@@ -86,10 +86,17 @@ else
     backend=wgpu torch_device=cuda
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+# Containers with NVIDIA's driver mounted under /usr/local/nvidia keep the Vulkan ICD there,
+# where the loader does not look by itself (the device machines' README).
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ "$cpu" = 0 ] && [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nvidia_icd" ]; then
+    export VK_DRIVER_FILES=$nvidia_icd
+fi
 {
     echo "# gpu-check $(date -u +%FT%TZ) backend=$backend torch_device=$torch_device"
     uname -a
     nproc
+    echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"; ldconfig -p | grep -m1 libvulkan || echo "no libvulkan (carry .gl, see docs/performance.md)"
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"
     "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' || echo "no torch"
 } 2>&1 | tee "$out/env.txt"
