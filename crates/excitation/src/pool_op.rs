@@ -179,6 +179,9 @@ fn plane_backward(
         stride: s,
         padding: p,
     } = window;
+    if p == 0 && k * k <= MAX_UNPADDED_WINDOW {
+        return unpadded_plane_backward(x, g, out, w, [oh, ow], k, s, t);
+    }
     // Per window: the entries' values (0 where padded) and flat indices (None where padded).
     let mut values = vec![0f32; k * k];
     let mut index = vec![None; k * k];
@@ -210,6 +213,57 @@ fn plane_backward(
             for i in 0..k * k {
                 if let Some(j) = index[i] {
                     out[j] += go * weights[i] * (1.0 + (values[i] - soft) / t);
+                }
+            }
+        }
+    }
+}
+
+/// Largest window (k²) of the unpadded fast path, which keeps a window on the stack.
+const MAX_UNPADDED_WINDOW: usize = 16;
+
+/// [`plane_backward`] without padding (VGG's pools): every window lies inside the plane, so
+/// entries are read and written by offset, without the bookkeeping of padded entries. Same
+/// arithmetic in the same order as the general path.
+#[allow(clippy::too_many_arguments)]
+fn unpadded_plane_backward(
+    x: &[f32],
+    g: &[f32],
+    out: &mut [f32],
+    w: usize,
+    [oh, ow]: [usize; 2],
+    k: usize,
+    s: usize,
+    t: f32,
+) {
+    let kk = k * k;
+    let mut values = [0f32; MAX_UNPADDED_WINDOW];
+    let mut weights = [0f32; MAX_UNPADDED_WINDOW];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let corner = oy * s * w + ox * s;
+            for a in 0..k {
+                let row = corner + a * w;
+                values[a * k..(a + 1) * k].copy_from_slice(&x[row..row + k]);
+            }
+            let (values, weights) = (&values[..kk], &mut weights[..kk]);
+            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for (wgt, v) in weights.iter_mut().zip(values) {
+                *wgt = exp_nonpositive((v - max) / t);
+                sum += *wgt;
+            }
+            let mut soft = 0f32;
+            for (wgt, v) in weights.iter_mut().zip(values) {
+                *wgt /= sum;
+                soft += *wgt * v;
+            }
+            let go = g[oy * ow + ox];
+            for a in 0..k {
+                let row = corner + a * w;
+                for b in 0..k {
+                    let i = a * k + b;
+                    out[row + b] += go * weights[i] * (1.0 + (values[i] - soft) / t);
                 }
             }
         }
