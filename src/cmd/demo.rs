@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use excitation::backend::tensor_to_vec;
 use excitation::data::idx::parse_idx;
 use excitation::data::{images_to_tensor, FASHION_MNIST_CLASSES};
 use excitation::small_nets::explain::{ascent, pullback, AscentConfig};
@@ -44,8 +45,17 @@ pub struct DemoArgs {
     pub eps: f64,
 }
 
-fn to_vec(t: burn::tensor::Tensor<4>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap_or_default()
+/// Prints where [`explain_to_files`] wrote its pullback grid, ascent grid and numbers.
+pub(super) fn print_outputs([pullbacks, ascent, numbers]: &[PathBuf; 3]) {
+    println!(
+        "  pullbacks (image | gradient | excitation pullback): {}",
+        pullbacks.display()
+    );
+    println!(
+        "  ascent    (image | along gradient | along excitation): {}",
+        ascent.display()
+    );
+    println!("  numbers: {}", numbers.display());
 }
 
 /// Runs `curtain demo`.
@@ -81,20 +91,11 @@ pub fn run(a: &DemoArgs) -> CmdResult {
         &a.out,
         "demo.json",
     )?;
-    let [p1, p2, p3] = paths;
     println!(
         "curtain demo: built-in Fashion-MNIST CNN ({} conv blocks, BatchNorm), {n} test images",
         cfg.channels.len()
     );
-    println!(
-        "  pullbacks (image | gradient | excitation pullback): {}",
-        p1.display()
-    );
-    println!(
-        "  ascent    (image | along gradient | along excitation): {}",
-        p2.display()
-    );
-    println!("  numbers: {}", p3.display());
+    print_outputs(&paths);
     println!("  done in {:.1}s", start.elapsed().as_secs_f64());
     Ok(())
 }
@@ -120,11 +121,7 @@ pub fn explain_to_files(
 ) -> Result<[PathBuf; 3], Box<dyn std::error::Error>> {
     let [n, c, h, w] = x.dims();
     let k = class_names.len();
-    let logits = model
-        .logits(x.clone())?
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
+    let logits = tensor_to_vec(model.logits(x.clone())?)?;
     let pred: Vec<usize> = (0..n)
         .map(|i| {
             (0..k).fold(0, |b, j| {
@@ -142,11 +139,7 @@ pub fn explain_to_files(
     let y_g = ascent(model, x.clone(), classes, GateMode::Relu, asc)?;
     let y_e = ascent(model, x.clone(), classes, ex, asc)?;
     let logit_of = |t: Tensor<4>| -> Result<Vec<f32>, Box<dyn std::error::Error>> {
-        let l = model
-            .logits(t)?
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let l = tensor_to_vec(model.logits(t)?)?;
         Ok((0..n).map(|i| l[i * k + classes[i]]).collect())
     };
     let (lg, le) = (logit_of(y_g.clone())?, logit_of(y_e.clone())?);
@@ -170,8 +163,8 @@ pub fn explain_to_files(
             )
         })
         .collect();
-    let xs = to_vec(x);
-    let (vg, ve) = (to_vec(v_g), to_vec(v_e));
+    let xs = tensor_to_vec(x)?;
+    let (vg, ve) = (tensor_to_vec(v_g)?, tensor_to_vec(v_e)?);
     // Cosine similarity of the two pullbacks of each image (1: the same direction).
     let cosine: Vec<f64> = (0..n)
         .map(|i| {
@@ -191,7 +184,7 @@ pub fn explain_to_files(
         .scale(4)?;
     let p1 = out.join("pullbacks.png");
     draw_image_grid(&grid, &p1, Format::Png)?;
-    let asc_data = cols([xs, to_vec(y_g), to_vec(y_e)]);
+    let asc_data = cols([xs, tensor_to_vec(y_g)?, tensor_to_vec(y_e)?]);
     let grid = ImageGrid::new(&asc_data, [n, 3, c, h, w])?
         .column_titles(&["image", "ascent along v_G", "ascent along v_Γ"])?
         .row_labels(&row_labels)?

@@ -225,7 +225,7 @@ fn explain(a: &ExplainArgs) -> CmdResult {
     let batch = test.batch(&idx, None, &dev);
     let labels: Vec<u8> = idx.iter().map(|&i| test.labels[i]).collect();
     let classes: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
-    let [p1, p2, p3] = super::demo::explain_to_files(
+    let paths = super::demo::explain_to_files(
         &model,
         batch.images,
         &labels,
@@ -247,14 +247,6 @@ fn explain(a: &ExplainArgs) -> CmdResult {
         a.first,
         a.first + a.images
     );
-    println!(
-        "  pullbacks (image | gradient | excitation pullback): {}",
-        p1.display()
-    );
-    println!(
-        "  ascent    (image | along gradient | along excitation): {}",
-        p2.display()
-    );
-    println!("  numbers: {}", p3.display());
+    super::demo::print_outputs(&paths);
     Ok(())
 }

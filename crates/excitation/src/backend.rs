@@ -136,6 +136,14 @@ pub fn tensor_to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| Error::TensorRead(format!("{e:?}")))
 }
 
+/// [`tensor_to_vec`], widened to `f64`.
+///
+/// # Shapes
+/// - `t`: any shape; output: `t.shape().num_elements()` values.
+pub fn tensor_to_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>> {
+    Ok(tensor_to_vec(t)?.into_iter().map(f64::from).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

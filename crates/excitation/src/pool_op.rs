@@ -198,17 +198,7 @@ fn plane_backward(
                     values[i] = index[i].map_or(0.0, |j| x[j]);
                 }
             }
-            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (wgt, v) in weights.iter_mut().zip(&values) {
-                *wgt = exp_nonpositive((v - max) / t);
-                sum += *wgt;
-            }
-            let mut soft = 0f32;
-            for (wgt, v) in weights.iter_mut().zip(&values) {
-                *wgt /= sum;
-                soft += *wgt * v;
-            }
+            let soft = softmax_pool(&values, &mut weights, t);
             let go = g[oy * ow + ox];
             for i in 0..k * k {
                 if let Some(j) = index[i] {
@@ -217,6 +207,24 @@ fn plane_backward(
             }
         }
     }
+}
+
+/// Softmax pooling of one window: fills `weights` with softmax(values / t) and returns
+/// Σ weights·values.
+#[inline(always)]
+fn softmax_pool(values: &[f32], weights: &mut [f32], t: f32) -> f32 {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for (wgt, v) in weights.iter_mut().zip(values) {
+        *wgt = exp_nonpositive((v - max) / t);
+        sum += *wgt;
+    }
+    let mut soft = 0f32;
+    for (wgt, v) in weights.iter_mut().zip(values) {
+        *wgt /= sum;
+        soft += *wgt * v;
+    }
+    soft
 }
 
 /// Largest window (k²) of the unpadded fast path, which keeps a window on the stack.
@@ -247,17 +255,7 @@ fn unpadded_plane_backward(
                 values[a * k..(a + 1) * k].copy_from_slice(&x[row..row + k]);
             }
             let (values, weights) = (&values[..kk], &mut weights[..kk]);
-            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (wgt, v) in weights.iter_mut().zip(values) {
-                *wgt = exp_nonpositive((v - max) / t);
-                sum += *wgt;
-            }
-            let mut soft = 0f32;
-            for (wgt, v) in weights.iter_mut().zip(values) {
-                *wgt /= sum;
-                soft += *wgt * v;
-            }
+            let soft = softmax_pool(values, weights, t);
             let go = g[oy * ow + ox];
             for a in 0..k {
                 let row = corner + a * w;

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::gating::{apply_max_pool, apply_relu, gate_of, GateKind, GateLayer, GateMode, Gates};
+use crate::backend::tensor_to_vec;
 use crate::experiment_error::{ExperimentError, ExperimentResult};
 
 /// Architecture of a [`PlainCnn`].
@@ -165,10 +166,6 @@ pub type MlpParameters = (
     Vec<f32>,
 );
 
-fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap_or_default()
-}
-
 impl PlainCnn {
     /// For a network on 1×1 images with a single block and no BatchNorm, which is an MLP
     /// (a padded 3×3 conv on a 1×1 input uses only its centre tap): its dense parameters.
@@ -191,12 +188,13 @@ impl PlainCnn {
             let centre = w
                 .slice([0..o, 0..i, kh / 2..kh / 2 + 1, kw / 2..kw / 2 + 1])
                 .reshape([o, i]);
-            ws.push((o, i, floats(centre)));
+            ws.push((o, i, tensor_to_vec(centre)?));
             bs.push(
                 unit.conv
                     .bias
                     .as_ref()
-                    .map(|b| floats(b.val()))
+                    .map(|b| tensor_to_vec(b.val()))
+                    .transpose()?
                     .unwrap_or_else(|| vec![0.0; o]),
             );
         }
@@ -208,12 +206,13 @@ impl PlainCnn {
                 "head takes {d} inputs: the input is not 1×1"
             )));
         }
-        let head = floats(hw.transpose());
+        let head = tensor_to_vec(hw.transpose())?;
         let hb = self
             .head
             .bias
             .as_ref()
-            .map(|b| floats(b.val()))
+            .map(|b| tensor_to_vec(b.val()))
+            .transpose()?
             .unwrap_or_else(|| vec![0.0; c]);
         Ok((ws, bs, (c, d, head), hb))
     }

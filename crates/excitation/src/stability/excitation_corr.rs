@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::probe::{PackedGates, Probe};
 use super::tensor_corr::{rank1_pearson, LayerSums};
+use crate::backend::tensor_to_f64;
 use crate::experiment_error::{ExperimentError, ExperimentResult};
 use crate::small_nets::gating::{relu_excitation, soft_pool_weights};
 use crate::small_nets::{GateKind, GateMode, GatedNetwork, Gates, Trace};
@@ -75,27 +76,21 @@ pub fn gate_factors(gates: &Gates) -> Vec<Tensor<4>> {
         .collect()
 }
 
-fn per_image_sum(t: Tensor<4>) -> Vec<f64> {
-    t.sum_dims(&[1, 2, 3])
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
-        .into_iter()
-        .map(f64::from)
-        .collect()
+fn per_image_sum(t: Tensor<4>) -> ExperimentResult<Vec<f64>> {
+    tensor_to_f64(t.sum_dims(&[1, 2, 3]))
 }
 
 /// Per-image augmented [`LayerSums`] of factor lists `a` (excitations) and `b` (gates).
-pub fn factor_sums(a: &[Tensor<4>], b: &[Tensor<4>]) -> Vec<Vec<LayerSums>> {
+pub fn factor_sums(a: &[Tensor<4>], b: &[Tensor<4>]) -> ExperimentResult<Vec<Vec<LayerSums>>> {
     let n = a.first().map(|t| t.dims()[0]).unwrap_or(0);
     let mut out = vec![Vec::with_capacity(a.len()); n];
     for (fa, fb) in a.iter().zip(b) {
         let [_, c, h, w] = fa.dims();
-        let sa = per_image_sum(fa.clone());
-        let sb = per_image_sum(fb.clone());
-        let sab = per_image_sum(fa.clone() * fb.clone());
-        let saa = per_image_sum(fa.clone() * fa.clone());
-        let sbb = per_image_sum(fb.clone() * fb.clone());
+        let sa = per_image_sum(fa.clone())?;
+        let sb = per_image_sum(fb.clone())?;
+        let sab = per_image_sum(fa.clone() * fb.clone())?;
+        let saa = per_image_sum(fa.clone() * fa.clone())?;
+        let sbb = per_image_sum(fb.clone() * fb.clone())?;
         for i in 0..n {
             out[i].push(
                 LayerSums {
@@ -110,7 +105,7 @@ pub fn factor_sums(a: &[Tensor<4>], b: &[Tensor<4>]) -> Vec<Vec<LayerSums>> {
             );
         }
     }
-    out
+    Ok(out)
 }
 
 /// Per-image `ρ(Γ̃^(t)(x), G̃^(s)(x))` for each temperature, over the probe.
@@ -151,7 +146,7 @@ pub fn excitation_gate_correlations(
         for (si, gs) in gate_sets.iter().enumerate() {
             let g = gate_factors(&gs.gates(r.clone(), device));
             for (ti, e) in es.iter().enumerate() {
-                out[si][ti].extend(factor_sums(e, &g).iter().map(|s| rank1_pearson(s)));
+                out[si][ti].extend(factor_sums(e, &g)?.iter().map(|s| rank1_pearson(s)));
             }
         }
     }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::pearson;
 use super::probe::{PackedGates, Probe};
+use crate::backend::tensor_to_vec;
 use crate::experiment_error::ExperimentResult;
 use crate::small_nets::{GateMode, GatedNetwork};
 
@@ -45,8 +46,8 @@ pub fn induced_correlation(
         let g = gates_s.gates(r, device);
         let a = model.forward_traced(x.clone(), GateMode::Relu)?.logits;
         let b = model.forward_traced(x, GateMode::Frozen(&g))?.logits;
-        f.extend(a.into_data().try_to_vec::<f32>().unwrap_or_default());
-        fpi.extend(b.into_data().try_to_vec::<f32>().unwrap_or_default());
+        f.extend(tensor_to_vec(a)?);
+        fpi.extend(tensor_to_vec(b)?);
     }
     let c = f.len() / probe.data.len().max(1);
     let (mut right, mut right_pi, mut same) = (0, 0, 0);

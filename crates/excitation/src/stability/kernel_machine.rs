@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::excitation_corr::{excitation_factors, gate_factors};
 use super::kernel::{kernel_ridge_fit, kernel_ridge_predict, log_product_kernel};
 use super::probe::Probe;
+use crate::backend::tensor_to_f64;
 use crate::experiment_error::{ExperimentError, ExperimentResult};
 use crate::small_nets::{GateMode, GatedNetwork};
 
@@ -58,35 +59,19 @@ fn features(
     })
 }
 
-fn gram(a: &Tensor<2>, b: &Tensor<2>) -> Vec<f64> {
-    a.clone()
-        .matmul(b.clone().transpose())
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
-        .into_iter()
-        .map(f64::from)
-        .collect()
+fn gram(a: &Tensor<2>, b: &Tensor<2>) -> ExperimentResult<Vec<f64>> {
+    tensor_to_f64(a.clone().matmul(b.clone().transpose()))
 }
 
-fn self_log_diag(f: &Features) -> Vec<f64> {
-    let sq = |t: &Tensor<2>| -> Vec<f64> {
-        (t.clone() * t.clone())
-            .sum_dim(1)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default()
-            .into_iter()
-            .map(f64::from)
-            .collect()
-    };
-    let mut d: Vec<f64> = sq(&f.input).into_iter().map(|v| (v + 1.0).ln()).collect();
+fn self_log_diag(f: &Features) -> ExperimentResult<Vec<f64>> {
+    let sq = |t: &Tensor<2>| tensor_to_f64((t.clone() * t.clone()).sum_dim(1));
+    let mut d: Vec<f64> = sq(&f.input)?.into_iter().map(|v| (v + 1.0).ln()).collect();
     for l in &f.layers {
-        for (di, v) in d.iter_mut().zip(sq(l)) {
+        for (di, v) in d.iter_mut().zip(sq(l)?) {
             *di += (v + 1.0).ln();
         }
     }
-    d
+    Ok(d)
 }
 
 /// Test accuracy of the kernel-ridge classifier with `model`'s kernel of `kind`, trained
@@ -107,23 +92,26 @@ pub fn kernel_machine_accuracy(
     let ftr = features(model, train, kind, device)?;
     let fte = features(model, test, kind, device)?;
     let (n, m) = (train.data.len(), test.data.len());
-    let dtr = self_log_diag(&ftr);
-    let dte = self_log_diag(&fte);
+    let dtr = self_log_diag(&ftr)?;
+    let dte = self_log_diag(&fte)?;
     let ktt = log_product_kernel(
         n,
         n,
-        &gram(&ftr.input, &ftr.input),
-        &ftr.layers.iter().map(|l| gram(l, l)).collect::<Vec<_>>(),
+        &gram(&ftr.input, &ftr.input)?,
+        &ftr.layers
+            .iter()
+            .map(|l| gram(l, l))
+            .collect::<ExperimentResult<Vec<_>>>()?,
     )?;
     let kst = log_product_kernel(
         m,
         n,
-        &gram(&fte.input, &ftr.input),
+        &gram(&fte.input, &ftr.input)?,
         &fte.layers
             .iter()
             .zip(&ftr.layers)
             .map(|(a, b)| gram(a, b))
-            .collect::<Vec<_>>(),
+            .collect::<ExperimentResult<Vec<_>>>()?,
     )?;
     let alpha = kernel_ridge_fit(
         &ktt.normalized(&dtr, &dtr),

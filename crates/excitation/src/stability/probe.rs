@@ -2,6 +2,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::backend::tensor_to_vec;
 use crate::data::Dataset;
 use crate::experiment_error::ExperimentResult;
 use crate::small_nets::{GateKind, GateLayer, GateMode, GatedNetwork, Gates};
@@ -75,11 +76,7 @@ impl PackedGates {
                 if dims.len() <= k {
                     dims.push([c, h, w]);
                 }
-                let v = layer
-                    .mask
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .unwrap_or_default();
+                let v = tensor_to_vec(layer.mask)?;
                 pack_into(&mut bits[k], start * c * h * w, &v);
             }
         }
