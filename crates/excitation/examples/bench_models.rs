@@ -22,7 +22,9 @@
 //! (default: the number of CPUs, like rayon) `--no-torch` `--skip-slow` (skip the backward-pass
 //! operations on ndarray, ~35 s per ResNet50 image) `--json PATH` (write all numbers)
 //! `--straight-through` (switch off the single-operation gates of `excitation::gate_op` and
-//! `excitation::pool_op`, to compare against the tensor-operation forms).
+//! `excitation::pool_op`, and the Winograd convolutions of `excitation::conv_op`, to compare
+//! against the tensor-operation forms) `--no-winograd` (switch off only the Winograd
+//! convolutions).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -58,6 +60,7 @@ struct Options {
     skip_slow: bool,
     json: Option<String>,
     straight_through: bool,
+    no_winograd: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -89,6 +92,7 @@ fn parse_args() -> Result<Options, String> {
         skip_slow: false,
         json: None,
         straight_through: false,
+        no_winograd: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -121,6 +125,7 @@ fn parse_args() -> Result<Options, String> {
             "--no-torch" => o.no_torch = true,
             "--skip-slow" => o.skip_slow = true,
             "--straight-through" => o.straight_through = true,
+            "--no-winograd" => o.no_winograd = true,
             "--json" => o.json = Some(value()?),
             "-h" | "--help" => {
                 println!(
@@ -361,6 +366,7 @@ fn main() {
         }
     };
     excitation::gate_op::set_fused_ops(!o.straight_through);
+    excitation::conv_op::set_winograd(!o.no_winograd);
     let load_before = load_average();
     let torch = if o.no_torch {
         None
@@ -423,6 +429,14 @@ fn main() {
             "straight-through tensor operations (--straight-through)"
         } else {
             "single operations on flex/ndarray (excitation::gate_op, pool_op)"
+        }
+    );
+    println!(
+        "# 3x3 convolutions on flex: {}",
+        if o.straight_through || o.no_winograd {
+            "flex's conv2d (Winograd off)"
+        } else {
+            "Winograd F(2x2,3x3) where it applies (excitation::conv_op)"
         }
     );
     if let Some(t) = &torch {

@@ -9,7 +9,7 @@
 //! float32 rounding (tests below and the PyTorch parity tests).
 
 use burn::nn::BatchNorm;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 /// `bn` applied to `x` with its running statistics, as `a·x + b` per channel; in training
 /// mode on an autodiff device (batch statistics) it defers to `bn.forward`.
@@ -17,17 +17,28 @@ use burn::tensor::Tensor;
 /// # Shapes
 /// - `x`: `[batch, channels, ...]` with `channels` = `bn`'s number of features; output: same.
 pub fn batch_norm_inference<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    if device.is_autodiff() && bn.training.is_enabled() {
+    let Some((a, b)) = inference_affine(bn, &x.device()) else {
         return bn.forward(x);
-    }
-    let mean = bn.running_mean.value().to_device(&device);
-    let var = bn.running_var.value().to_device(&device);
-    let a = bn.gamma.val() / var.add_scalar(bn.epsilon).sqrt();
-    let b = bn.beta.val() - mean * a.clone();
+    };
     let mut shape = [1; D];
     shape[1] = a.dims()[0];
     x * a.reshape(shape) + b.reshape(shape)
+}
+
+/// The per-channel `(a, b)` of `bn`'s inference map `y = a·x + b` on `device`, or `None` in
+/// training mode on an autodiff device (where burn's BatchNorm uses batch statistics).
+///
+/// # Shapes
+/// - both `[channels]`.
+pub fn inference_affine(bn: &BatchNorm, device: &Device) -> Option<(Tensor<1>, Tensor<1>)> {
+    if device.is_autodiff() && bn.training.is_enabled() {
+        return None;
+    }
+    let mean = bn.running_mean.value().to_device(device);
+    let var = bn.running_var.value().to_device(device);
+    let a = bn.gamma.val().to_device(device) / var.add_scalar(bn.epsilon).sqrt();
+    let b = bn.beta.val().to_device(device) - mean * a.clone();
+    Some((a, b))
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use burn::tensor::{
 
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
+use crate::conv_op::conv2d;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::max_pool::{GatedMaxPool2d, GatedMaxPool2dConfig};
@@ -184,11 +185,14 @@ impl DenseLayer {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]` (the concatenation so far); output `[batch, growth, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let b = self
-            .conv1
-            .forward(self.relu1.forward(batch_norm_inference(&self.norm1, x)));
-        self.conv2
-            .forward(self.relu2.forward(batch_norm_inference(&self.norm2, b)))
+        let b = conv2d(
+            &self.conv1,
+            self.relu1.forward(batch_norm_inference(&self.norm1, x)),
+        );
+        conv2d(
+            &self.conv2,
+            self.relu2.forward(batch_norm_inference(&self.norm2, b)),
+        )
     }
 }
 
@@ -227,9 +231,10 @@ impl Transition {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]`; output `[batch, c/2, h/2, w/2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self
-            .conv
-            .forward(self.relu.forward(batch_norm_inference(&self.norm, x)));
+        let x = conv2d(
+            &self.conv,
+            self.relu.forward(batch_norm_inference(&self.norm, x)),
+        );
         avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
     }
 }

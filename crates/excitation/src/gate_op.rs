@@ -190,10 +190,7 @@ fn fused_flex_backward(
         z.to_contiguous()
     };
     let z_values = z.as_slice::<f32>().expect("contiguous f32 tensor");
-    let kernel = |zs: &[f32], out: &mut [f32]| match sigma {
-        Sigma::Sigmoid => gate_in_place(zs, out, t, sigmoid),
-        _ => gate_in_place(zs, out, t, softsign01),
-    };
+    let kernel = |zs: &[f32], out: &mut [f32]| gate_chunk(zs, out, t, sigma);
 
     // Reuse the incoming gradient's buffer when it is ours alone and laid out plainly.
     let mut grad = grad;
@@ -220,6 +217,53 @@ fn fused_flex_backward(
         .zip(z_values.par_chunks(CHUNK))
         .for_each(|(o, zs)| kernel(zs, o));
     FloatTensor::<Flex>::from_data(TensorData::new(out, shape))
+}
+
+/// `out[i] *= σ(zs[i] / t)` for the sigmoid or the rescaled softsign, compiled for the
+/// widest vector instructions this CPU has: AVX-512 or AVX2 where present (detected at run
+/// time), otherwise the baseline x86-64 (SSE2) or the target's default. Same arithmetic in
+/// every version (Rust does not contract `a*b + c` into fused multiply-adds), so the same
+/// values.
+#[allow(unsafe_code)]
+fn gate_chunk(zs: &[f32], out: &mut [f32], t: f32, sigma: Sigma) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked on the line above).
+            return unsafe { simd::gate_chunk_avx512(zs, out, t, sigma) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked on the line above).
+            return unsafe { simd::gate_chunk_avx2(zs, out, t, sigma) };
+        }
+    }
+    gate_chunk_portable(zs, out, t, sigma)
+}
+
+#[inline(always)]
+fn gate_chunk_portable(zs: &[f32], out: &mut [f32], t: f32, sigma: Sigma) {
+    match sigma {
+        Sigma::Sigmoid => gate_in_place(zs, out, t, sigmoid),
+        _ => gate_in_place(zs, out, t, softsign01),
+    }
+}
+
+/// [`gate_chunk_portable`] compiled with wider vector instructions. Calling them is `unsafe`
+/// (the CPU must have the instructions), which [`gate_chunk`] does after checking.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{gate_chunk_portable, Sigma};
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn gate_chunk_avx512(zs: &[f32], out: &mut [f32], t: f32, sigma: Sigma) {
+        gate_chunk_portable(zs, out, t, sigma)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn gate_chunk_avx2(zs: &[f32], out: &mut [f32], t: f32, sigma: Sigma) {
+        gate_chunk_portable(zs, out, t, sigma)
+    }
 }
 
 /// `out[i] *= gate(zs[i] / t)`: one branch-free loop, which the compiler vectorises.

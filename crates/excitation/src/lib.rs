@@ -30,6 +30,7 @@ pub mod ascent;
 pub mod backend;
 pub mod batch_norm;
 pub mod classifier;
+pub mod conv_op;
 pub mod data;
 pub mod densenet;
 pub mod download;
@@ -51,6 +52,7 @@ pub mod synthetic;
 pub mod train;
 pub mod vgg;
 pub mod weights;
+pub mod winograd;
 pub mod zoo;
 
 #[cfg(any(test, feature = "testing"))]

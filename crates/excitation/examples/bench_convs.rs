@@ -1,0 +1,129 @@
+//! Micro-benchmark of the frozen convolutions of `excitation::conv_op` against burn's on flex:
+//! for typical layer shapes of ResNet50, VGG11_BN and DenseNet121, the time of one forward
+//! convolution and of one input gradient, median of 7 runs (ms), with the largest difference
+//! between the two results relative to the largest value.
+//!
+//! - 3×3, stride 1, padding 1: flex's `conv2d` (im2col + GEMM) and flex's
+//!   `conv_transpose2d` (what burn's autodiff calls for the input gradient) against
+//!   `winograd::conv3x3` (forward and input-gradient kernels);
+//! - 1×1: flex's `conv_transpose2d` against the 1×1 convolution with the transposed weight
+//!   (the `Pointwise` path's input gradient; its forward is flex's own).
+//!
+//! ```sh
+//! cargo build --release -p excitation --example bench_convs
+//! target/release/examples/bench_convs [--batch N]
+//! ```
+
+use std::time::Instant;
+
+use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Distribution, Tensor};
+use excitation::backend::{tensor_to_vec, BackendKind};
+use excitation::winograd::{conv3x3, Kernels};
+
+/// Median of 7 runs of `f`, in ms.
+fn median_ms(f: &dyn Fn() -> f32) -> f64 {
+    let mut ts: Vec<f64> = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(f());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    ts[3]
+}
+
+/// Largest |a − b| relative to the largest |b|.
+fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+fn first(t: Tensor<4>) -> f32 {
+    t.into_data().as_slice::<f32>().expect("f32")[0]
+}
+
+fn main() {
+    let batch = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => 5,
+        [flag, n] if flag == "--batch" => n.parse().unwrap_or_else(|_| {
+            eprintln!("bench_convs: --batch needs a number, got `{n}`");
+            std::process::exit(2)
+        }),
+        _ => {
+            eprintln!("usage: bench_convs [--batch N]");
+            std::process::exit(2)
+        }
+    };
+    let device = BackendKind::Flex.device();
+    // (in channels, out channels, kernel, spatial size): ResNet50's 3×3 and 1×1 layers,
+    // VGG11_BN's, DenseNet121's bottleneck and growth convolutions.
+    let shapes = [
+        (64, 64, 3, 56),
+        (128, 128, 3, 28),
+        (256, 256, 3, 14),
+        (512, 512, 3, 7),
+        (64, 128, 3, 112),
+        (256, 256, 3, 56),
+        (512, 512, 3, 14),
+        (128, 32, 3, 56),
+        (128, 32, 3, 14),
+        (256, 64, 1, 56),
+        (64, 256, 1, 56),
+        (1024, 256, 1, 14),
+        (512, 128, 1, 28),
+        (1024, 128, 1, 14),
+    ];
+    println!("# bench_convs: flex, batch {batch}, median of 7 (ms)");
+    println!("| conv | flex forward | frozen forward | flex input grad | frozen input grad | rel. diff |");
+    println!("|---|---|---|---|---|---|");
+    for (c, k, size, hw) in shapes {
+        let pad = (size - 1) / 2;
+        let x = Tensor::<4>::random([batch, c, hw, hw], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<4>::random([k, c, size, size], Distribution::Normal(0.0, 0.1), &device);
+        let options = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+        let transpose = ConvTransposeOptions::new([1, 1], [pad, pad], [0, 0], [1, 1], 1);
+        let g = Tensor::<4>::random([batch, k, hw, hw], Distribution::Normal(0.0, 1.0), &device);
+        let flex_forward =
+            median_ms(&|| first(conv2d(x.clone(), w.clone(), None, options.clone())));
+        let flex_grad = median_ms(&|| {
+            first(conv_transpose2d(
+                g.clone(),
+                w.clone(),
+                None,
+                transpose.clone(),
+            ))
+        });
+        let want = tensor_to_vec(conv_transpose2d(
+            g.clone(),
+            w.clone(),
+            None,
+            transpose.clone(),
+        ))
+        .expect("f32 values");
+        let (frozen_forward, frozen_grad, got) = if size == 3 {
+            let xs = tensor_to_vec(x.clone()).expect("f32 values");
+            let ws = tensor_to_vec(w.clone()).expect("f32 values");
+            let gs = tensor_to_vec(g.clone()).expect("f32 values");
+            let shape_x = [batch, c, hw, hw];
+            let shape_g = [batch, k, hw, hw];
+            let forward = median_ms(&|| conv3x3(&xs, shape_x, &ws, k, Kernels::Forward, None)[0]);
+            let grad =
+                median_ms(&|| conv3x3(&gs, shape_g, &ws, c, Kernels::InputGradient, None)[0]);
+            let got = conv3x3(&gs, shape_g, &ws, c, Kernels::InputGradient, None);
+            (format!("{forward:.1}"), grad, got)
+        } else {
+            let wt = w.clone().swap_dims(0, 1);
+            let grad = median_ms(&|| first(conv2d(g.clone(), wt.clone(), None, options.clone())));
+            let got = tensor_to_vec(conv2d(g.clone(), wt.clone(), None, options.clone()))
+                .expect("f32 values");
+            ("(flex's)".to_string(), grad, got)
+        };
+        println!(
+            "| {c}→{k} {size}×{size} at {hw}² | {flex_forward:.1} | {frozen_forward} | {flex_grad:.1} | {frozen_grad:.1} | {:.1e} |",
+            relative_difference(&got, &want)
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! Frozen convolutions as one custom autodiff operation on flex: 3×3 by Winograd's
+//! F(2×2, 3×3), 1×1 with a direct input gradient.
+//!
+//! The models' convolutions are frozen (no parameter gradients), so a pullback needs from
+//! each one only its value and its input gradient. Two kinds hold nearly all of ResNet50's,
+//! VGG11_BN's and DenseNet121's arithmetic, and both get a cheaper computation here,
+//! registered with burn's autodiff as one operation that keeps only the weight for the
+//! backward pass:
+//!
+//! - 3×3, stride 1, padding 1 ([`FrozenPath::Winograd`]): value and input gradient by
+//!   [`crate::winograd::conv3x3`] (2.25× fewer multiply-adds than flex's im2col + GEMM; the
+//!   input gradient is the same kind of convolution with flipped, transposed kernels);
+//! - 1×1, stride 1 ([`FrozenPath::Pointwise`]): flex's own convolution forward, and as input
+//!   gradient the 1×1 convolution with the transposed weight, instead of burn's transposed
+//!   convolution (a GEMM into a buffer, then a scatter into a zeroed output).
+//!
+//! [`conv2d`] is the models' entry point: it takes these paths where they apply (see
+//! [`frozen_path`]) and calls burn's own `Conv2d::forward` everywhere else (other kernel
+//! shapes and strides, other devices and dtypes, trainable weights, small inputs for
+//! Winograd). Values and gradients equal burn's to float32 rounding (tests below and the
+//! PyTorch parity tests). [`crate::gate_op::set_fused_ops`]`(false)` switches both paths off
+//! together with the single-operation gates; [`set_winograd`]`(false)` only the first.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
+use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
+use burn::nn::conv::Conv2d;
+use burn::nn::BatchNorm;
+use burn::nn::PaddingConfig2d;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::batch_norm::{batch_norm_inference, inference_affine};
+use crate::gate_op::fused_ops_enabled;
+use crate::winograd::{self, Kernels};
+
+/// Which computation a frozen convolution takes (see [`conv2d`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrozenPath {
+    /// 3×3, stride 1, padding 1: Winograd F(2×2, 3×3) forward and backward.
+    Winograd,
+    /// 1×1, stride 1, no padding: flex's convolution forward; the input gradient is the 1×1
+    /// convolution with the transposed weight (one GEMM per image, where burn's default
+    /// goes through a transposed convolution: GEMM, then a scatter into a zeroed buffer).
+    Pointwise,
+}
+
+/// Backends that run a frozen convolution as one operation.
+#[backend_extension(Autodiff, Flex)]
+pub trait FrozenConvBackend: Backend {
+    /// `conv(x, weight) + bias` along `path`; under autodiff only `x` receives a gradient.
+    /// (`bias` is a tensor of zeros for a convolution without one, `has_bias` false: the
+    /// extension macro does not take optional tensors here.)
+    fn frozen_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        has_bias: bool,
+        path: FrozenPath,
+    ) -> FloatTensor<Self>;
+}
+
+impl FrozenConvBackend for Flex {
+    fn frozen_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        has_bias: bool,
+        path: FrozenPath,
+    ) -> FloatTensor<Self> {
+        match path {
+            FrozenPath::Winograd => {
+                let [n, c, h, w] = x.shape().dims();
+                let k = weight.shape().dims::<4>()[0];
+                let bias = has_bias.then(|| values(bias));
+                let y = winograd::conv3x3(
+                    &values(x),
+                    [n, c, h, w],
+                    &values(weight),
+                    k,
+                    Kernels::Forward,
+                    bias.as_deref(),
+                );
+                FloatTensor::<Flex>::from_data(TensorData::new(y, [n, k, h, w]))
+            }
+            FrozenPath::Pointwise => {
+                Flex::conv2d(x, weight, has_bias.then_some(bias), pointwise_options())
+            }
+        }
+    }
+}
+
+/// The input gradient of [`FrozenConvBackend::frozen_conv2d`] for the output gradient `grad`.
+fn frozen_conv2d_backward(
+    grad: FloatTensor<Flex>,
+    weight: FloatTensor<Flex>,
+    path: FrozenPath,
+) -> FloatTensor<Flex> {
+    match path {
+        FrozenPath::Winograd => {
+            let [n, k, h, w] = grad.shape().dims();
+            let c = weight.shape().dims::<4>()[1];
+            let gx = winograd::conv3x3(
+                &values(grad),
+                [n, k, h, w],
+                &values(weight),
+                c,
+                Kernels::InputGradient,
+                None,
+            );
+            FloatTensor::<Flex>::from_data(TensorData::new(gx, [n, c, h, w]))
+        }
+        FrozenPath::Pointwise => {
+            let transposed = Flex::float_swap_dims(weight, 0, 1);
+            Flex::conv2d(grad, transposed, None, pointwise_options())
+        }
+    }
+}
+
+fn pointwise_options() -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [0, 0], [1, 1], 1)
+}
+
+impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
+    fn frozen_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        has_bias: bool,
+        path: FrozenPath,
+    ) -> FloatTensor<Self> {
+        /// The backward step: state is the (frozen) weight and the path.
+        #[derive(Debug)]
+        struct FrozenConv;
+
+        impl Backward<Flex, 1> for FrozenConv {
+            type State = (FloatTensor<Flex>, FrozenPath);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let (weight, path) = ops.state;
+                unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+                    frozen_conv2d_backward(grad, weight, path)
+                });
+            }
+        }
+
+        let (x, node) = x.into_parts();
+        let weight = weight.into_primitive();
+        let bias = bias.into_primitive();
+        match FrozenConv.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(
+                (weight.clone(), path),
+                Flex::frozen_conv2d(x, weight, bias, has_bias, path),
+            ),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::frozen_conv2d(x, weight, bias, has_bias, path))
+            }
+        }
+    }
+}
+
+/// The contiguous `f32` values of a flex tensor.
+fn values(t: FloatTensor<Flex>) -> Vec<f32> {
+    let t = if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    };
+    t.as_slice::<f32>().expect("contiguous f32 tensor").to_vec()
+}
+
+/// Whether the Winograd path is switched on (the default); see [`set_winograd`].
+static WINOGRAD: AtomicBool = AtomicBool::new(true);
+
+/// Switches the Winograd path of [`conv2d`] on or off for the whole process (off: burn's own
+/// convolution everywhere; for benchmarks and comparisons, `bench_models --no-winograd`).
+/// [`crate::gate_op::set_fused_ops`]`(false)` switches it off as well.
+pub fn set_winograd(enabled: bool) {
+    WINOGRAD.store(enabled, Ordering::Relaxed);
+}
+
+/// Fewest 2×2 output tiles (over the whole batch) for which the Winograd path beats flex's
+/// im2col + GEMM here (docs/performance.md: e.g. 256 channels at 14×14 wins at batch 5, 245
+/// tiles, and loses at batch 1, 49 tiles).
+const MIN_TILES: usize = 128;
+
+/// The path [`conv2d`] takes for `conv` on `x`, if any (otherwise burn's `Conv2d::forward`).
+///
+/// Both paths need flex (with or without autodiff), `f32`, frozen parameters, no dilation,
+/// one group, stride 1, and the fused operations switched on
+/// ([`crate::gate_op::set_fused_ops`]). Then:
+/// - [`FrozenPath::Winograd`] for 3×3 kernels with padding 1, at least 16 channels on both
+///   sides and [`MIN_TILES`] output tiles, unless switched off by [`set_winograd`];
+/// - [`FrozenPath::Pointwise`] for 1×1 kernels without padding.
+pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
+    let [n, c, h, w] = x.dims();
+    let k = conv.weight.dims()[0];
+    let common = fused_ops_enabled()
+        && x.dtype() == DType::F32
+        && x.device().inner() == Device::flex()
+        && conv.stride == [1, 1]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && !conv.weight.is_require_grad()
+        && conv.bias.as_ref().is_none_or(|b| !b.is_require_grad());
+    if !common {
+        return None;
+    }
+    let padding = |p| match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, left, bottom, right] == [p; 4],
+        PaddingConfig2d::Valid => p == 0,
+        // `Same` pads (k − 1)/2 on each side for odd kernels at stride 1.
+        PaddingConfig2d::Same => p == (conv.kernel_size[0] - 1) / 2,
+    };
+    match conv.kernel_size {
+        [3, 3]
+            if padding(1)
+                && WINOGRAD.load(Ordering::Relaxed)
+                && winograd::worthwhile(c, k)
+                && n * h.div_ceil(2) * w.div_ceil(2) >= MIN_TILES =>
+        {
+            Some(FrozenPath::Winograd)
+        }
+        [1, 1] if padding(0) => Some(FrozenPath::Pointwise),
+        _ => None,
+    }
+}
+
+/// `conv.forward(x)`, as one frozen-convolution operation where [`frozen_path`] finds one.
+///
+/// # Shapes
+/// - `x`: `[batch, channels_in, h, w]`; output as `conv.forward`.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let Some(path) = frozen_path(conv, &x) else {
+        return conv.forward(x);
+    };
+    let device = x.device();
+    let weight = conv.weight.val().to_device(&device);
+    let bias = conv.bias.as_ref().map(|b| b.val().to_device(&device));
+    frozen_conv2d(x, weight, bias, path)
+}
+
+/// `bn(conv(x))` with `bn` in inference mode, as one frozen convolution where
+/// [`frozen_path`] finds one: the BatchNorm's per-channel map `y = a·z + b` folds into the
+/// convolution (weight `a·W`, bias `a·bias + b`), which saves a pass over the activation in
+/// both directions. Otherwise (and for a BatchNorm in training mode on an autodiff device)
+/// `batch_norm_inference(bn, conv2d(conv, x))`. Same values to float32 rounding (tests below).
+///
+/// # Shapes
+/// - `x`: `[batch, channels_in, h, w]`; output as `conv.forward`.
+pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let (Some(path), Some((a, b))) = (frozen_path(conv, &x), inference_affine(bn, &device)) else {
+        return batch_norm_inference(bn, conv2d(conv, x));
+    };
+    let k = a.dims()[0];
+    let weight = conv.weight.val().to_device(&device) * a.clone().reshape([k, 1, 1, 1]);
+    let bias = match &conv.bias {
+        Some(bias) => bias.val().to_device(&device) * a + b,
+        None => b,
+    };
+    frozen_conv2d(x, weight, Some(bias), path)
+}
+
+/// The frozen-convolution operation on `x` with these (untracked) parameters.
+fn frozen_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    path: FrozenPath,
+) -> Tensor<4> {
+    let has_bias = bias.is_some();
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as FrozenConvBackend>::frozen_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        has_bias,
+        path,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{tensor_to_vec, BackendKind};
+    use crate::testing::values as seeded;
+    use burn::module::Module;
+    use burn::nn::conv::Conv2dConfig;
+
+    /// A frozen `k × k` convolution (stride 1, padding `(k − 1)/2`) with seeded weights.
+    fn frozen_conv(c: usize, k: usize, size: usize, bias: bool, device: &Device) -> Conv2d {
+        let p = (size - 1) / 2;
+        let mut conv = Conv2dConfig::new([c, k], [size, size])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(bias)
+            .init(device);
+        let w = seeded(k * c * size * size, 11);
+        let w = Tensor::<4>::from_data(TensorData::new(w, [k, c, size, size]), device);
+        conv.weight = conv.weight.map(|_| w);
+        if bias {
+            let b = Tensor::<1>::from_data(TensorData::new(seeded(k, 12), [k]), device);
+            conv.bias = conv.bias.map(|p| p.map(|_| b));
+        }
+        conv.no_grad()
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+    }
+
+    fn max_abs(a: &[f32]) -> f32 {
+        a.iter().fold(0f32, |m, v| m.max(v.abs()))
+    }
+
+    /// Value and input gradient equal burn's `Conv2d` on flex (im2col, transposed convolution)
+    /// on odd and even sizes, with and without bias, for both paths.
+    #[test]
+    fn matches_burn_convolution_and_its_input_gradient() {
+        let device = BackendKind::Flex.autodiff_device();
+        let cases = [
+            (3, 2, 16, 24, 17, 16, true, FrozenPath::Winograd),
+            (3, 5, 32, 16, 9, 11, false, FrozenPath::Winograd),
+            (1, 2, 24, 8, 5, 7, false, FrozenPath::Pointwise),
+            (1, 1, 8, 24, 4, 4, true, FrozenPath::Pointwise),
+        ];
+        for (size, n, c, k, h, w, bias, path) in cases {
+            let conv = frozen_conv(c, k, size, bias, &device);
+            let x0 = seeded(n * c * h * w, 13);
+            let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, h, w]), &device);
+            assert_eq!(
+                frozen_path(&conv, &x0),
+                Some(path),
+                "{:?}",
+                (size, n, c, k, h, w)
+            );
+            let g = seeded(n * k * h * w, 14);
+            let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, h, w]), &device);
+            let run = |frozen: bool| {
+                let x = x0.clone().require_grad();
+                let y = if frozen {
+                    conv2d(&conv, x.clone())
+                } else {
+                    conv.forward(x.clone())
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                let gx = x.grad(&grads).expect("input gradient");
+                (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
+            };
+            let (y_frozen, gx_frozen) = run(true);
+            let (y_burn, gx_burn) = run(false);
+            let what = format!("{path:?} {:?}", (n, c, k, h, w, bias));
+            assert!(
+                max_abs_diff(&y_frozen, &y_burn) <= 1e-5 * max_abs(&y_burn),
+                "value, {what}"
+            );
+            assert!(
+                max_abs_diff(&gx_frozen, &gx_burn) <= 1e-5 * max_abs(&gx_burn),
+                "input gradient, {what}"
+            );
+        }
+    }
+
+    /// A BatchNorm in eval mode with non-trivial statistics and affine parameters.
+    fn eval_batch_norm(c: usize, device: &Device) -> BatchNorm {
+        use burn::nn::BatchNormConfig;
+        let mut bn = BatchNormConfig::new(c).init(device);
+        let vec = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [c]), device);
+        bn.gamma = bn.gamma.map(|_| vec(seeded(c, 21)));
+        bn.beta = bn.beta.map(|_| vec(seeded(c, 22)));
+        bn.running_mean = burn::module::RunningState::new(vec(seeded(c, 23)));
+        let var = seeded(c, 24).iter().map(|v| 0.2 + v.abs()).collect();
+        bn.running_var = burn::module::RunningState::new(vec(var));
+        bn.no_grad().valid()
+    }
+
+    /// The folded convolution + BatchNorm equals the two applied one after the other (value
+    /// and input gradient), on both paths, with and without a convolution bias.
+    #[test]
+    fn batch_norm_folds_into_the_convolution() {
+        let device = BackendKind::Flex.autodiff_device();
+        for (size, bias) in [(3, true), (3, false), (1, false)] {
+            let (n, c, k, h, w) = (2, 16, 20, 24, 23);
+            let conv = frozen_conv(c, k, size, bias, &device);
+            let bn = eval_batch_norm(k, &device);
+            let x0 = seeded(n * c * h * w, 25);
+            let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, h, w]), &device);
+            assert!(frozen_path(&conv, &x0).is_some());
+            let g = seeded(n * k * h * w, 26);
+            let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, h, w]), &device);
+            let run = |folded: bool| {
+                let x = x0.clone().require_grad();
+                let y = if folded {
+                    conv2d_batch_norm(&conv, &bn, x.clone())
+                } else {
+                    batch_norm_inference(&bn, conv.forward(x.clone()))
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                let gx = x.grad(&grads).expect("input gradient");
+                (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
+            };
+            let (y_folded, gx_folded) = run(true);
+            let (y_apart, gx_apart) = run(false);
+            assert!(
+                max_abs_diff(&y_folded, &y_apart) <= 1e-5 * max_abs(&y_apart),
+                "value, {size}×{size}, bias {bias}"
+            );
+            assert!(
+                max_abs_diff(&gx_folded, &gx_apart) <= 1e-5 * max_abs(&gx_apart),
+                "input gradient, {size}×{size}, bias {bias}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_convolutions_and_small_inputs_keep_burns_path() {
+        let device = BackendKind::Flex.autodiff_device();
+        let conv = frozen_conv(16, 16, 3, false, &device);
+        let small = Tensor::<4>::zeros([1, 16, 8, 8], &device);
+        assert_eq!(frozen_path(&conv, &small), None, "16 tiles < MIN_TILES");
+        let large = Tensor::<4>::zeros([1, 16, 32, 32], &device);
+        assert_eq!(frozen_path(&conv, &large), Some(FrozenPath::Winograd));
+        let ndarray = Tensor::<4>::zeros([1, 16, 32, 32], &BackendKind::NdArray.device());
+        assert_eq!(frozen_path(&conv, &ndarray), None, "flex only");
+        let strided = Conv2dConfig::new([16, 16], [3, 3])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device)
+            .no_grad();
+        assert_eq!(frozen_path(&strided, &large), None, "stride 2");
+        let stem = Conv2dConfig::new([16, 16], [7, 7])
+            .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+            .init(&device)
+            .no_grad();
+        assert_eq!(frozen_path(&stem, &large), None, "7×7");
+        let trainable = Conv2dConfig::new([16, 16], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        assert_eq!(
+            frozen_path(&trainable, &large),
+            None,
+            "weights that need a gradient"
+        );
+        set_winograd(false);
+        let no_winograd = frozen_path(&conv, &large);
+        set_winograd(true);
+        assert_eq!(no_winograd, None, "Winograd switched off");
+        crate::gate_op::set_fused_ops(false);
+        let pointwise = frozen_path(&frozen_conv(16, 16, 1, false, &device), &large);
+        crate::gate_op::set_fused_ops(true);
+        assert_eq!(pointwise, None, "switched off with the fused operations");
+    }
+}

@@ -1,0 +1,539 @@
+//! 3×3 convolutions (stride 1, zero padding 1) by Winograd's minimal filtering F(2×2, 3×3).
+//!
+//! Most of the arithmetic of ResNet50, VGG11_BN and DenseNet121 is in 3×3 convolutions with
+//! stride 1 and padding 1, in the forward pass and again in the backward pass (the input
+//! gradient of such a convolution is the same kind of convolution with the kernels flipped
+//! and the channel axes swapped). flex computes them as im2col + GEMM: 9·C multiply-adds per
+//! output value. F(2×2, 3×3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural
+//! Networks") computes each 2×2 output tile from a 4×4 input tile with 16 products per
+//! channel pair instead of 36, i.e. 2.25× fewer multiply-adds, all in 16 independent matrix
+//! products:
+//!
+//! - kernels: `U = G g Gᵀ` (4×4 per output/input channel pair), stored as 16 matrices `K × C`;
+//! - input tiles: `V = Bᵀ d B` (4×4 per channel and tile), stored as 16 matrices `C × tiles`;
+//! - `M_ξ = U_ξ · V_ξ` for each of the 16 positions ξ (one GEMM each);
+//! - output tiles: `Y = Aᵀ m A` (2×2 per output channel and tile).
+//!
+//! with `G = [[1,0,0],[½,½,½],[½,−½,½],[0,0,1]]`, `Bᵀ = [[1,0,−1,0],[0,1,1,0],[0,−1,1,0],
+//! [0,1,0,−1]]`, `Aᵀ = [[1,1,1,0],[0,1,−1,−1]]`. The transforms only add and halve, so the
+//! result equals the direct convolution to float32 rounding (tests: against an f64 direct
+//! convolution, relative error of a few 1e-7 of the output's scale).
+//!
+//! The work is split into chunks of whole tile rows (across images when they are small); each
+//! chunk transforms its
+//! input, runs its 16 products single-threaded and writes its own output rows, so the
+//! buffers stay in cache and chunks run in parallel on rayon's threads.
+
+// The one module of the workspace with `unsafe` (the workspace denies it elsewhere): the GEMM
+// is `gemm::gemm`, an unsafe raw-pointer API, and the chunks write disjoint rows of one
+// output buffer. Each block states why it is sound.
+#![allow(unsafe_code)]
+
+use rayon::prelude::*;
+
+/// Which kernels to apply: the convolution's own, or those of its input gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// `y[n,k] = Σ_c x[n,c] ⋆ w[k,c]` with `weight` of shape `[K, C, 3, 3]`.
+    Forward,
+    /// The input gradient of the forward convolution: `weight` of shape `[C_fwd, K_fwd, 3, 3]`
+    /// is applied flipped in both spatial axes with its two channel axes swapped, so the
+    /// input has `C_fwd` channels and the output `K_fwd`.
+    InputGradient,
+}
+
+/// Whether [`conv3x3`] pays off for a convolution with `c` input and `k` output channels: the
+/// products need a few dozen channels on both sides to run at full speed, below that the
+/// transforms dominate (flex's own paths are faster for the RGB stem, for example).
+pub fn worthwhile(c: usize, k: usize) -> bool {
+    c >= 16 && k >= 16
+}
+
+/// 3×3 convolution, stride 1, zero padding 1, no dilation, one group, optional bias.
+///
+/// # Shapes
+/// - `x`: `[n, c, h, w]` (row-major, contiguous);
+/// - `weight`: `[k, c, 3, 3]` for [`Kernels::Forward`], `[c, k, 3, 3]` for
+///   [`Kernels::InputGradient`];
+/// - `bias`: `[k]`;
+/// - returns `[n, k, h, w]`.
+///
+/// # Panics
+/// If a slice length does not match the shapes (callers pass tensors of checked shapes).
+pub fn conv3x3(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    k: usize,
+    kernels: Kernels,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    assert_eq!(x.len(), n * c * h * w, "conv3x3: input length");
+    assert_eq!(weight.len(), k * c * 9, "conv3x3: weight length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), k, "conv3x3: bias length");
+    }
+    let mut y = vec![0f32; n * k * h * w];
+    if y.is_empty() {
+        return y;
+    }
+    let u = transform_kernels(weight, k, c, kernels);
+    let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
+
+    // Tile rows per chunk: about `target` tiles, fewer when that would leave a thread idle.
+    let target = (262_144 / (c + k)).clamp(256, 1024);
+    let threads = rayon::current_num_threads().max(1);
+    let mut rows = (target / tw).max(1).min(n * th);
+    while rows > 1 && (n * th).div_ceil(rows) < threads {
+        rows = rows.div_ceil(2);
+    }
+    let chunks = (n * th).div_ceil(rows);
+    let out = SharedOut(y.as_mut_ptr());
+    let sizes = Sizes {
+        c,
+        k,
+        h,
+        w,
+        tw,
+        th,
+        rows,
+    };
+    // Fewer chunks than threads (small images): the products use the idle threads instead.
+    let parallelism = if chunks < threads {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // Long runs of chunks per task, so that each thread allocates its buffers only a few times.
+    let run = (chunks / (4 * threads)).max(1);
+    (0..chunks)
+        .into_par_iter()
+        .with_min_len(run)
+        .for_each(|chunk| {
+            SCRATCH.with_borrow_mut(|scratch| {
+                scratch.fit(&sizes);
+                let first = chunk * rows;
+                let last = (first + rows).min(n * th);
+                process_chunk(x, &u, bias, &out, &sizes, first..last, parallelism, scratch);
+            })
+        });
+    y
+}
+
+/// The output buffer, shared by the chunks: each writes only its own tile rows.
+struct SharedOut(*mut f32);
+
+// SAFETY: the chunks write disjoint parts of the buffer (see `SharedOut::rows`).
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// `len` values of the output from `offset` on.
+    ///
+    /// # Safety
+    /// The range lies inside the output buffer, which outlives the slice, and no other slice
+    /// of it is alive: each chunk asks only for the output rows of its own tile rows
+    /// (2i and 2i + 1 of each channel plane for tile row i), and chunks own disjoint tile
+    /// rows.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn rows(&self, offset: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(offset), len)
+    }
+}
+
+struct Sizes {
+    c: usize,
+    k: usize,
+    h: usize,
+    w: usize,
+    /// Tiles per row and tile rows per image.
+    tw: usize,
+    th: usize,
+    /// Tile rows per chunk.
+    rows: usize,
+}
+
+/// Per-thread buffers: transformed input `V` (16 × C × tiles), products `M` (16 × K × tiles),
+/// and rows split into even and odd columns (`4 × (tw + 1)` each, see [`process_chunk`]).
+struct Scratch {
+    v: Vec<f32>,
+    m: Vec<f32>,
+    even: Vec<f32>,
+    odd: Vec<f32>,
+}
+
+impl Scratch {
+    /// Grows the buffers to the sizes `s` needs (they are overwritten before being read, so
+    /// old contents do not matter and the buffers are kept between calls).
+    fn fit(&mut self, s: &Sizes) {
+        let tiles = s.rows * s.tw;
+        for (buffer, len) in [
+            (&mut self.v, 16 * s.c * tiles),
+            (&mut self.m, 16 * s.k * tiles),
+            (&mut self.even, 4 * (s.tw + 1)),
+            (&mut self.odd, 4 * (s.tw + 1)),
+        ] {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Each thread's [`Scratch`], kept between calls (a few MiB at most: about 2¹⁶ values per
+    /// matrix row pair, see `target` in [`conv3x3`]).
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch { v: Vec::new(), m: Vec::new(), even: Vec::new(), odd: Vec::new() })
+    };
+}
+
+/// `U = G g Gᵀ` for every kernel, as 16 matrices `K × C` (one per ξ, at `ξ·K·C`), written in
+/// the weight's own order so that both passes over memory are sequential: for
+/// [`Kernels::Forward`] row-major (`(k, c)` at `k·C + c`), for [`Kernels::InputGradient`]
+/// column-major (`(k, c)` at `c·K + k`). [`KernelMatrices`] carries the strides.
+fn transform_kernels(weight: &[f32], k: usize, c: usize, kernels: Kernels) -> KernelMatrices {
+    // The weight is [outer, inner, 3, 3]; Forward: outer = k, inner = c; InputGradient:
+    // outer = c, inner = k and the kernel is flipped.
+    let (outer, inner) = match kernels {
+        Kernels::Forward => (k, c),
+        Kernels::InputGradient => (c, k),
+    };
+    let mut u = vec![0f32; 16 * k * c];
+    for (pq, g9) in weight.chunks_exact(9).enumerate() {
+        let g = |a: usize, b: usize| match kernels {
+            Kernels::Forward => g9[a * 3 + b],
+            Kernels::InputGradient => g9[(2 - a) * 3 + 2 - b],
+        };
+        // G g: 4×3, then (G g) Gᵀ: 4×4.
+        let mut gg = [[0f32; 3]; 4];
+        for col in 0..3 {
+            let (g0, g1, g2) = (g(0, col), g(1, col), g(2, col));
+            gg[0][col] = g0;
+            gg[1][col] = 0.5 * (g0 + g1 + g2);
+            gg[2][col] = 0.5 * (g0 - g1 + g2);
+            gg[3][col] = g2;
+        }
+        for (a, row) in gg.iter().enumerate() {
+            let [g0, g1, g2] = *row;
+            let values = [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2];
+            for (b, value) in values.into_iter().enumerate() {
+                u[(a * 4 + b) * outer * inner + pq] = value;
+            }
+        }
+    }
+    let (row_stride, col_stride) = match kernels {
+        Kernels::Forward => (c, 1),
+        Kernels::InputGradient => (1, k),
+    };
+    KernelMatrices {
+        u,
+        row_stride,
+        col_stride,
+    }
+}
+
+/// The 16 transformed kernel matrices of [`transform_kernels`] and their strides.
+struct KernelMatrices {
+    u: Vec<f32>,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+/// One chunk: the tile rows `tile_rows` counted over the whole batch (image `g / th`, row
+/// `g % th`).
+#[allow(clippy::too_many_arguments)]
+fn process_chunk(
+    x: &[f32],
+    u: &KernelMatrices,
+    bias: Option<&[f32]>,
+    out: &SharedOut,
+    s: &Sizes,
+    tile_rows: std::ops::Range<usize>,
+    parallelism: gemm::Parallelism,
+    scratch: &mut Scratch,
+) {
+    let Sizes {
+        c, k, h, w, tw, th, ..
+    } = *s;
+    let tiles = tile_rows.len() * tw;
+    // Stride between the 16 matrices of V and M: the full chunk size, so that a shorter last
+    // chunk uses the same layout.
+    let stride = s.rows * tw;
+
+    // V = Bᵀ d B for every channel and tile. A tile row i reads input rows 2i−1 .. 2i+2 and
+    // tile j columns 2j−1 .. 2j+2 (zero outside the image). With the padded columns split
+    // into even ones `e[m] = x[2m−1]` and odd ones `o[m] = x[2m]`, tile j's four columns are
+    // e[j], o[j], e[j+1], o[j+1], so every step below is a loop over j on contiguous values.
+    let half = tw + 1;
+    for ci in 0..c {
+        for g in tile_rows.clone() {
+            let (image, i) = (g / th, g % th);
+            let plane = &x[(image * c + ci) * h * w..(image * c + ci + 1) * h * w];
+            let (even, odd) = (&mut scratch.even, &mut scratch.odd);
+            for a in 0..4 {
+                let r = (2 * i + a) as isize - 1;
+                let (e, o) = (
+                    &mut even[a * half..(a + 1) * half],
+                    &mut odd[a * half..(a + 1) * half],
+                );
+                if r < 0 || r as usize >= h {
+                    e.fill(0.0);
+                    o.fill(0.0);
+                    continue;
+                }
+                let src = &plane[r as usize * w..(r as usize + 1) * w];
+                e[0] = 0.0;
+                for m in 1..half {
+                    e[m] = src.get(2 * m - 1).copied().unwrap_or(0.0);
+                }
+                for (m, value) in o.iter_mut().enumerate() {
+                    *value = src.get(2 * m).copied().unwrap_or(0.0);
+                }
+            }
+            // Bᵀ d: combine the four rows, in place: rows become (d0−d2, d1+d2, d2−d1, d1−d3).
+            for cols in [&mut *even, &mut *odd] {
+                let (r0, rest) = cols.split_at_mut(half);
+                let (r1, rest) = rest.split_at_mut(half);
+                let (r2, r3) = rest.split_at_mut(half);
+                for m in 0..half {
+                    let (d0, d1, d2, d3) = (r0[m], r1[m], r2[m], r3[m]);
+                    r0[m] = d0 - d2;
+                    r1[m] = d1 + d2;
+                    r2[m] = d2 - d1;
+                    r3[m] = d1 - d3;
+                }
+            }
+            // (Bᵀ d) B: combine columns e[j], o[j], e[j+1], o[j+1] of each combined row.
+            let base = (g - tile_rows.start) * tw;
+            for a in 0..4 {
+                let e = &scratch.even[a * half..(a + 1) * half];
+                let o = &scratch.odd[a * half..(a + 1) * half];
+                let at = |b: usize| ((a * 4 + b) * c + ci) * stride + base;
+                let [v0, v1, v2, v3] = four_rows(&mut scratch.v, [at(0), at(1), at(2), at(3)], tw);
+                for j in 0..tw {
+                    let (d0, d1, d2, d3) = (e[j], o[j], e[j + 1], o[j + 1]);
+                    v0[j] = d0 - d2;
+                    v1[j] = d1 + d2;
+                    v2[j] = d2 - d1;
+                    v3[j] = d1 - d3;
+                }
+            }
+        }
+    }
+
+    // M_ξ = U_ξ · V_ξ.
+    for xi in 0..16 {
+        // SAFETY: the three matrices lie inside their buffers: U_ξ is K×C at ξ·K·C (either order, see `transform_kernels`), V_ξ is
+        // C×tiles with row stride `stride` at ξ·C·stride, M_ξ is K×tiles with row stride
+        // `stride` at ξ·K·stride, and tiles ≤ stride.
+        unsafe {
+            gemm::gemm(
+                k,
+                tiles,
+                c,
+                scratch.m.as_mut_ptr().add(xi * k * stride),
+                1,
+                stride as isize,
+                false,
+                u.u.as_ptr().add(xi * k * c),
+                u.col_stride as isize,
+                u.row_stride as isize,
+                scratch.v.as_ptr().add(xi * c * stride),
+                1,
+                stride as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+
+    // Y = Aᵀ m A for every output channel and tile, plus the bias: a loop over j reading the
+    // 16 products of tile row i contiguously.
+    let pairs = w / 2;
+    for ko in 0..k {
+        let b0 = bias.map_or(0.0, |b| b[ko]);
+        for g in tile_rows.clone() {
+            let (image, i) = (g / th, g % th);
+            let base = (g - tile_rows.start) * tw;
+            let ms: [&[f32]; 16] = std::array::from_fn(|xi| {
+                let at = (xi * k + ko) * stride + base;
+                &scratch.m[at..at + tw]
+            });
+            let tile = |j: usize| -> [f32; 4] {
+                let v = |xi: usize| ms[xi][j];
+                // Aᵀ m: row 2i from rows 0-2 of m, row 2i+1 from rows 1-3; then the columns.
+                let (p0, p1, p2, p3) = (
+                    v(0) + v(4) + v(8),
+                    v(1) + v(5) + v(9),
+                    v(2) + v(6) + v(10),
+                    v(3) + v(7) + v(11),
+                );
+                let (q0, q1, q2, q3) = (
+                    v(4) - v(8) - v(12),
+                    v(5) - v(9) - v(13),
+                    v(6) - v(10) - v(14),
+                    v(7) - v(11) - v(15),
+                );
+                [
+                    p0 + p1 + p2 + b0,
+                    p1 - p2 - p3 + b0,
+                    q0 + q1 + q2 + b0,
+                    q1 - q2 - q3 + b0,
+                ]
+            };
+            let offset = ((image * k + ko) * h + 2 * i) * w;
+            let len = w * (h - 2 * i).min(2);
+            // SAFETY: rows 2i and 2i + 1 (if inside the image) of channel `ko` of `image`
+            // belong to tile row g, which only this chunk processes (see `SharedOut::rows`).
+            let pair = unsafe { out.rows(offset, len) };
+            let (top, bottom) = pair.split_at_mut(w);
+            let bottom = (2 * i + 1 < h).then_some(bottom);
+            match bottom {
+                Some(bottom) => {
+                    for (j, (t, b)) in top
+                        .chunks_exact_mut(2)
+                        .zip(bottom.chunks_exact_mut(2))
+                        .enumerate()
+                    {
+                        let [y00, y01, y10, y11] = tile(j);
+                        t[0] = y00;
+                        t[1] = y01;
+                        b[0] = y10;
+                        b[1] = y11;
+                    }
+                    if w % 2 == 1 {
+                        let [y00, _, y10, _] = tile(pairs);
+                        top[w - 1] = y00;
+                        bottom[w - 1] = y10;
+                    }
+                }
+                None => {
+                    for (j, t) in top.chunks_exact_mut(2).enumerate() {
+                        let [y00, y01, _, _] = tile(j);
+                        t[0] = y00;
+                        t[1] = y01;
+                    }
+                    if w % 2 == 1 {
+                        top[w - 1] = tile(pairs)[0];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Four disjoint rows of length `len` of `buffer`, starting at increasing offsets.
+fn four_rows(buffer: &mut [f32], at: [usize; 4], len: usize) -> [&mut [f32]; 4] {
+    let (head, rest) = buffer.split_at_mut(at[1]);
+    let (second, rest) = rest.split_at_mut(at[2] - at[1]);
+    let (third, fourth) = rest.split_at_mut(at[3] - at[2]);
+    [
+        &mut head[at[0]..at[0] + len],
+        &mut second[..len],
+        &mut third[..len],
+        &mut fourth[..len],
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::values;
+
+    /// Direct 3×3 convolution in f64 (stride 1, zero padding 1).
+    fn direct(x: &[f32], [n, c, h, w]: [usize; 4], weight: &[f32], k: usize) -> Vec<f64> {
+        let mut y = vec![0f64; n * k * h * w];
+        for ni in 0..n {
+            for ko in 0..k {
+                for r in 0..h {
+                    for col in 0..w {
+                        let mut acc = 0f64;
+                        for ci in 0..c {
+                            for a in 0..3 {
+                                for b in 0..3 {
+                                    let (rr, cc) = (
+                                        r as isize + a as isize - 1,
+                                        col as isize + b as isize - 1,
+                                    );
+                                    if rr < 0 || cc < 0 || rr >= h as isize || cc >= w as isize {
+                                        continue;
+                                    }
+                                    let xv = x[((ni * c + ci) * h + rr as usize) * w + cc as usize];
+                                    acc +=
+                                        xv as f64 * weight[((ko * c + ci) * 3 + a) * 3 + b] as f64;
+                                }
+                            }
+                        }
+                        y[((ni * k + ko) * h + r) * w + col] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// The largest error relative to the largest output value.
+    fn scaled_error(got: &[f32], want: &[f64]) -> f64 {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+        got.iter()
+            .zip(want)
+            .fold(0f64, |m, (&g, &v)| m.max((g as f64 - v).abs()))
+            / scale
+    }
+
+    #[test]
+    fn matches_direct_convolution_on_odd_and_even_sizes() {
+        for &(n, c, k, h, w) in &[
+            (2, 3, 5, 6, 8),
+            (1, 4, 2, 7, 5),
+            (3, 2, 3, 1, 1),
+            (1, 17, 19, 9, 13),
+        ] {
+            let x = values(n * c * h * w, 1);
+            let weight = values(k * c * 9, 2);
+            let bias = values(k, 3);
+            let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, Some(&bias));
+            let mut want = direct(&x, [n, c, h, w], &weight, k);
+            for (i, v) in want.iter_mut().enumerate() {
+                *v += bias[(i / (h * w)) % k] as f64;
+            }
+            let err = scaled_error(&got, &want);
+            assert!(err < 1e-6, "{:?}: scaled error {err}", (n, c, k, h, w));
+        }
+    }
+
+    /// The input gradient of `x ↦ conv(x, w)` in direction `g` is `Σ_k g[k] ⋆ flip(w[k, c])`:
+    /// checked as the adjoint identity ⟨conv(x, w), g⟩ = ⟨x, conv3x3ᵀ(g)⟩ in f64.
+    #[test]
+    fn input_gradient_kernels_give_the_adjoint() {
+        let (n, c, k, h, w) = (2, 5, 7, 6, 7);
+        let x = values(n * c * h * w, 4);
+        let weight = values(k * c * 9, 5);
+        let g = values(n * k * h * w, 6);
+        let y = direct(&x, [n, c, h, w], &weight, k);
+        let lhs: f64 = y.iter().zip(&g).map(|(a, &b)| a * b as f64).sum();
+        let gx = conv3x3(&g, [n, k, h, w], &weight, c, Kernels::InputGradient, None);
+        let rhs: f64 = gx.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+        assert!(
+            (lhs - rhs).abs() <= 1e-5 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+    }
+
+    #[test]
+    fn chunks_split_rows_without_changing_values() {
+        // Tall enough for many chunks on any thread count; every chunk size gives the same
+        // values as one chunk (checked against the direct convolution).
+        let (n, c, k, h, w) = (1, 16, 16, 40, 6);
+        let x = values(n * c * h * w, 7);
+        let weight = values(k * c * 9, 8);
+        let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, None);
+        let err = scaled_error(&got, &direct(&x, [n, c, h, w], &weight, k));
+        assert!(err < 1e-6, "scaled error {err}");
+    }
+}
