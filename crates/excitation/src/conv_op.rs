@@ -189,9 +189,17 @@ pub fn set_winograd(enabled: bool) {
 }
 
 /// Fewest 2×2 output tiles (over the whole batch) for which the Winograd path beats flex's
-/// im2col + GEMM here (docs/performance.md: e.g. 256 channels at 14×14 wins at batch 5, 245
-/// tiles, and loses at batch 1, 49 tiles).
-const MIN_TILES: usize = 128;
+/// im2col + GEMM here (`bench_convs`, docs/performance.md): each of its 16 products repacks
+/// the `K × C` transformed kernels, which few tiles do not amortise. 32 tiles suffice while
+/// the 16 kernel matrices fit in a few MiB (256 channels at 14×14 wins at batch 1, 49 tiles);
+/// 512×512 channels need 128 (at 7×7 they tie at batch 5, 80 tiles, and lose at batch 1).
+fn min_tiles(c: usize, k: usize) -> usize {
+    if c * k > 128 * 1024 {
+        128
+    } else {
+        32
+    }
+}
 
 /// The path [`conv2d`] takes for `conv` on `x`, if any (otherwise burn's `Conv2d::forward`).
 ///
@@ -199,7 +207,8 @@ const MIN_TILES: usize = 128;
 /// one group, stride 1, and the fused operations switched on
 /// ([`crate::gate_op::set_fused_ops`]). Then:
 /// - [`FrozenPath::Winograd`] for 3×3 kernels with padding 1, at least 16 channels on both
-///   sides and [`MIN_TILES`] output tiles, unless switched off by [`set_winograd`];
+///   sides and enough output tiles (`min_tiles`: 32, or 128 for more than 2¹⁷ channel
+///   pairs), unless switched off by [`set_winograd`];
 /// - [`FrozenPath::Pointwise`] for 1×1 kernels without padding.
 pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
     let [n, c, h, w] = x.dims();
@@ -226,7 +235,7 @@ pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
             if padding(1)
                 && WINOGRAD.load(Ordering::Relaxed)
                 && winograd::worthwhile(c, k)
-                && n * h.div_ceil(2) * w.div_ceil(2) >= MIN_TILES =>
+                && n * h.div_ceil(2) * w.div_ceil(2) >= min_tiles(c, k) =>
         {
             Some(FrozenPath::Winograd)
         }
@@ -426,7 +435,7 @@ mod tests {
         let device = BackendKind::Flex.autodiff_device();
         let conv = frozen_conv(16, 16, 3, false, &device);
         let small = Tensor::<4>::zeros([1, 16, 8, 8], &device);
-        assert_eq!(frozen_path(&conv, &small), None, "16 tiles < MIN_TILES");
+        assert_eq!(frozen_path(&conv, &small), None, "16 tiles < 32");
         let large = Tensor::<4>::zeros([1, 16, 32, 32], &device);
         assert_eq!(frozen_path(&conv, &large), Some(FrozenPath::Winograd));
         let ndarray = Tensor::<4>::zeros([1, 16, 32, 32], &BackendKind::NdArray.device());

@@ -114,7 +114,8 @@ pub fn conv3x3(
                 scratch.fit(&sizes);
                 let first = chunk * rows;
                 let last = (first + rows).min(n * th);
-                process_chunk(x, &u, bias, &out, &sizes, first..last, parallelism, scratch);
+                let rows = first..last;
+                process_chunk_dispatch(x, &u, bias, &out, &sizes, rows, parallelism, scratch);
             })
         });
     y
@@ -204,15 +205,14 @@ fn transform_kernels(weight: &[f32], k: usize, c: usize, kernels: Kernels) -> Ke
             Kernels::Forward => g9[a * 3 + b],
             Kernels::InputGradient => g9[(2 - a) * 3 + 2 - b],
         };
-        // G g: 4×3, then (G g) Gᵀ: 4×4.
-        let mut gg = [[0f32; 3]; 4];
-        for col in 0..3 {
+        // G g: 4×3 (rows of G combine the kernel's rows), then (G g) Gᵀ: 4×4.
+        let column = |col: usize| {
             let (g0, g1, g2) = (g(0, col), g(1, col), g(2, col));
-            gg[0][col] = g0;
-            gg[1][col] = 0.5 * (g0 + g1 + g2);
-            gg[2][col] = 0.5 * (g0 - g1 + g2);
-            gg[3][col] = g2;
-        }
+            [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
+        };
+        let columns = [column(0), column(1), column(2)];
+        let gg: [[f32; 3]; 4] =
+            std::array::from_fn(|a| [columns[0][a], columns[1][a], columns[2][a]]);
         for (a, row) in gg.iter().enumerate() {
             let [g0, g1, g2] = *row;
             let values = [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2];
@@ -241,7 +241,76 @@ struct KernelMatrices {
 
 /// One chunk: the tile rows `tile_rows` counted over the whole batch (image `g / th`, row
 /// `g % th`).
+/// [`process_chunk`] compiled for the widest vector instructions this CPU has (AVX-512 or
+/// AVX2, detected at run time; the transforms are loops over tiles that the compiler
+/// vectorises), otherwise for the target's baseline. Same arithmetic in every version.
 #[allow(clippy::too_many_arguments)]
+fn process_chunk_dispatch(
+    x: &[f32],
+    u: &KernelMatrices,
+    bias: Option<&[f32]>,
+    out: &SharedOut,
+    s: &Sizes,
+    tile_rows: std::ops::Range<usize>,
+    parallelism: gemm::Parallelism,
+    scratch: &mut Scratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked on the line above).
+            return unsafe {
+                simd::process_chunk_avx512(x, u, bias, out, s, tile_rows, parallelism, scratch)
+            };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked on the line above).
+            return unsafe {
+                simd::process_chunk_avx2(x, u, bias, out, s, tile_rows, parallelism, scratch)
+            };
+        }
+    }
+    process_chunk(x, u, bias, out, s, tile_rows, parallelism, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{process_chunk, KernelMatrices, Scratch, SharedOut, Sizes};
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn process_chunk_avx512(
+        x: &[f32],
+        u: &KernelMatrices,
+        bias: Option<&[f32]>,
+        out: &SharedOut,
+        s: &Sizes,
+        tile_rows: std::ops::Range<usize>,
+        parallelism: gemm::Parallelism,
+        scratch: &mut Scratch,
+    ) {
+        process_chunk(x, u, bias, out, s, tile_rows, parallelism, scratch)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn process_chunk_avx2(
+        x: &[f32],
+        u: &KernelMatrices,
+        bias: Option<&[f32]>,
+        out: &SharedOut,
+        s: &Sizes,
+        tile_rows: std::ops::Range<usize>,
+        parallelism: gemm::Parallelism,
+        scratch: &mut Scratch,
+    ) {
+        process_chunk(x, u, bias, out, s, tile_rows, parallelism, scratch)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn process_chunk(
     x: &[f32],
     u: &KernelMatrices,
@@ -276,18 +345,18 @@ fn process_chunk(
                     &mut even[a * half..(a + 1) * half],
                     &mut odd[a * half..(a + 1) * half],
                 );
+                e.fill(0.0);
+                o.fill(0.0);
                 if r < 0 || r as usize >= h {
-                    e.fill(0.0);
-                    o.fill(0.0);
                     continue;
                 }
                 let src = &plane[r as usize * w..(r as usize + 1) * w];
-                e[0] = 0.0;
-                for m in 1..half {
-                    e[m] = src.get(2 * m - 1).copied().unwrap_or(0.0);
+                for (m, pair) in src.chunks_exact(2).enumerate() {
+                    o[m] = pair[0];
+                    e[m + 1] = pair[1];
                 }
-                for (m, value) in o.iter_mut().enumerate() {
-                    *value = src.get(2 * m).copied().unwrap_or(0.0);
+                if w % 2 == 1 {
+                    o[w / 2] = src[w - 1];
                 }
             }
             // Bᵀ d: combine the four rows, in place: rows become (d0−d2, d1+d2, d2−d1, d1−d3).
@@ -353,7 +422,6 @@ fn process_chunk(
 
     // Y = Aᵀ m A for every output channel and tile, plus the bias: a loop over j reading the
     // 16 products of tile row i contiguously.
-    let pairs = w / 2;
     for ko in 0..k {
         let b0 = bias.map_or(0.0, |b| b[ko]);
         for g in tile_rows.clone() {
@@ -363,67 +431,69 @@ fn process_chunk(
                 let at = (xi * k + ko) * stride + base;
                 &scratch.m[at..at + tw]
             });
-            let tile = |j: usize| -> [f32; 4] {
-                let v = |xi: usize| ms[xi][j];
-                // Aᵀ m: row 2i from rows 0-2 of m, row 2i+1 from rows 1-3; then the columns.
-                let (p0, p1, p2, p3) = (
-                    v(0) + v(4) + v(8),
-                    v(1) + v(5) + v(9),
-                    v(2) + v(6) + v(10),
-                    v(3) + v(7) + v(11),
-                );
-                let (q0, q1, q2, q3) = (
-                    v(4) - v(8) - v(12),
-                    v(5) - v(9) - v(13),
-                    v(6) - v(10) - v(14),
-                    v(7) - v(11) - v(15),
-                );
-                [
-                    p0 + p1 + p2 + b0,
-                    p1 - p2 - p3 + b0,
-                    q0 + q1 + q2 + b0,
-                    q1 - q2 - q3 + b0,
-                ]
-            };
+            // The four outputs of every tile as contiguous rows (a loop the compiler
+            // vectorises), then interleaved into the output rows.
+            let (y00, rest) = scratch.odd.split_at_mut(tw);
+            let (y01, rest) = rest.split_at_mut(tw);
+            let (y10, rest) = rest.split_at_mut(tw);
+            let y11 = &mut rest[..tw];
+            for j in 0..tw {
+                let [a, b, c, d] = output_tile(&ms, j, b0);
+                y00[j] = a;
+                y01[j] = b;
+                y10[j] = c;
+                y11[j] = d;
+            }
             let offset = ((image * k + ko) * h + 2 * i) * w;
             let len = w * (h - 2 * i).min(2);
             // SAFETY: rows 2i and 2i + 1 (if inside the image) of channel `ko` of `image`
             // belong to tile row g, which only this chunk processes (see `SharedOut::rows`).
             let pair = unsafe { out.rows(offset, len) };
             let (top, bottom) = pair.split_at_mut(w);
-            let bottom = (2 * i + 1 < h).then_some(bottom);
-            match bottom {
-                Some(bottom) => {
-                    for (j, (t, b)) in top
-                        .chunks_exact_mut(2)
-                        .zip(bottom.chunks_exact_mut(2))
-                        .enumerate()
-                    {
-                        let [y00, y01, y10, y11] = tile(j);
-                        t[0] = y00;
-                        t[1] = y01;
-                        b[0] = y10;
-                        b[1] = y11;
-                    }
-                    if w % 2 == 1 {
-                        let [y00, _, y10, _] = tile(pairs);
-                        top[w - 1] = y00;
-                        bottom[w - 1] = y10;
-                    }
-                }
-                None => {
-                    for (j, t) in top.chunks_exact_mut(2).enumerate() {
-                        let [y00, y01, _, _] = tile(j);
-                        t[0] = y00;
-                        t[1] = y01;
-                    }
-                    if w % 2 == 1 {
-                        top[w - 1] = tile(pairs)[0];
-                    }
-                }
+            interleave(top, y00, y01);
+            if 2 * i + 1 < h {
+                interleave(bottom, y10, y11);
             }
         }
     }
+}
+
+/// `row[2j] = even[j]`, `row[2j + 1] = odd[j]` for the row's length.
+#[inline(always)]
+fn interleave(row: &mut [f32], even: &[f32], odd: &[f32]) {
+    let pairs = row.len() / 2;
+    for (j, pair) in row.chunks_exact_mut(2).enumerate() {
+        pair[0] = even[j];
+        pair[1] = odd[j];
+    }
+    if row.len() % 2 == 1 {
+        row[2 * pairs] = even[pairs];
+    }
+}
+
+/// The 2×2 output tile `Aᵀ m A + bias` of tile `j` from the 16 product rows `ms`.
+#[inline(always)]
+fn output_tile(ms: &[&[f32]; 16], j: usize, bias: f32) -> [f32; 4] {
+    let v = |xi: usize| ms[xi][j];
+    // Aᵀ m: row 2i from rows 0-2 of m, row 2i+1 from rows 1-3; then the same on columns.
+    let (p0, p1, p2, p3) = (
+        v(0) + v(4) + v(8),
+        v(1) + v(5) + v(9),
+        v(2) + v(6) + v(10),
+        v(3) + v(7) + v(11),
+    );
+    let (q0, q1, q2, q3) = (
+        v(4) - v(8) - v(12),
+        v(5) - v(9) - v(13),
+        v(6) - v(10) - v(14),
+        v(7) - v(11) - v(15),
+    );
+    [
+        p0 + p1 + p2 + bias,
+        p1 - p2 - p3 + bias,
+        q0 + q1 + q2 + bias,
+        q1 - q2 - q3 + bias,
+    ]
 }
 
 /// Four disjoint rows of length `len` of `buffer`, starting at increasing offsets.
