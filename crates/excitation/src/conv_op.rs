@@ -190,14 +190,15 @@ pub fn set_winograd(enabled: bool) {
 
 /// Fewest 2×2 output tiles (over the whole batch) for which the Winograd path beats flex's
 /// im2col + GEMM here (`bench_convs`, docs/performance.md): each of its 16 products repacks
-/// the `K × C` transformed kernels, which few tiles do not amortise. 32 tiles suffice while
-/// the 16 kernel matrices fit in a few MiB (256 channels at 14×14 wins at batch 1, 49 tiles);
-/// 512×512 channels need 128 (at 7×7 they tie at batch 5, 80 tiles, and lose at batch 1).
+/// the `K × C` transformed kernels, which few tiles do not amortise. 128 tiles in general
+/// (256 channels at 14×14: 245 tiles at batch 5 win, 49 at batch 1 lose; 512 channels at 7×7:
+/// 80 tiles at batch 5 lose); 32 for narrow layers of at most 2¹⁴ channel pairs (DenseNet's
+/// 128 → 32 growth convolutions win at 14×14 with 49 tiles).
 fn min_tiles(c: usize, k: usize) -> usize {
-    if c * k > 128 * 1024 {
-        128
-    } else {
+    if c * k <= 1 << 14 {
         32
+    } else {
+        128
     }
 }
 
@@ -207,7 +208,7 @@ fn min_tiles(c: usize, k: usize) -> usize {
 /// one group, stride 1, and the fused operations switched on
 /// ([`crate::gate_op::set_fused_ops`]). Then:
 /// - [`FrozenPath::Winograd`] for 3×3 kernels with padding 1, at least 16 channels on both
-///   sides and enough output tiles (`min_tiles`: 32, or 128 for more than 2¹⁷ channel
+///   sides and enough output tiles (`min_tiles`: 128, or 32 for at most 2¹⁴ channel
 ///   pairs), unless switched off by [`set_winograd`];
 /// - [`FrozenPath::Pointwise`] for 1×1 kernels without padding.
 pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
@@ -438,6 +439,15 @@ mod tests {
         assert_eq!(frozen_path(&conv, &small), None, "16 tiles < 32");
         let large = Tensor::<4>::zeros([1, 16, 32, 32], &device);
         assert_eq!(frozen_path(&conv, &large), Some(FrozenPath::Winograd));
+        let wide = frozen_conv(128, 256, 3, false, &device);
+        let few_tiles = Tensor::<4>::zeros([1, 128, 14, 14], &device);
+        assert_eq!(
+            frozen_path(&wide, &few_tiles),
+            None,
+            "49 tiles < 128 for 2¹⁵ pairs"
+        );
+        let more_tiles = Tensor::<4>::zeros([3, 128, 14, 14], &device);
+        assert_eq!(frozen_path(&wide, &more_tiles), Some(FrozenPath::Winograd));
         let ndarray = Tensor::<4>::zeros([1, 16, 32, 32], &BackendKind::NdArray.device());
         assert_eq!(frozen_path(&conv, &ndarray), None, "flex only");
         let strided = Conv2dConfig::new([16, 16], [3, 3])
