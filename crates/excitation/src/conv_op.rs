@@ -76,14 +76,14 @@ impl FrozenConvBackend for Flex {
             FrozenPath::Winograd => {
                 let [n, c, h, w] = x.shape().dims();
                 let k = weight.shape().dims::<4>()[0];
-                let bias = has_bias.then(|| values(bias));
+                let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
                 let y = winograd::conv3x3(
-                    &values(x),
+                    values(&x),
                     [n, c, h, w],
-                    &values(weight),
+                    values(&weight),
                     k,
                     Kernels::Forward,
-                    bias.as_deref(),
+                    has_bias.then(|| values(&bias)),
                 );
                 FloatTensor::<Flex>::from_data(TensorData::new(y, [n, k, h, w]))
             }
@@ -104,10 +104,11 @@ fn frozen_conv2d_backward(
         FrozenPath::Winograd => {
             let [n, k, h, w] = grad.shape().dims();
             let c = weight.shape().dims::<4>()[1];
+            let (grad, weight) = (contiguous(grad), contiguous(weight));
             let gx = winograd::conv3x3(
-                &values(grad),
+                values(&grad),
                 [n, k, h, w],
-                &values(weight),
+                values(&weight),
                 c,
                 Kernels::InputGradient,
                 None,
@@ -168,14 +169,19 @@ impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
     }
 }
 
-/// The contiguous `f32` values of a flex tensor.
-fn values(t: FloatTensor<Flex>) -> Vec<f32> {
-    let t = if t.is_contiguous() {
+/// `t` itself if its values are laid out contiguously, else a contiguous copy.
+fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    if t.is_contiguous() {
         t
     } else {
         t.to_contiguous()
-    };
-    t.as_slice::<f32>().expect("contiguous f32 tensor").to_vec()
+    }
+}
+
+/// The values of a contiguous `f32` flex tensor, borrowed ([`frozen_path`] admits only `f32`;
+/// `winograd::conv3x3` checks the lengths against the shapes).
+fn values(t: &FloatTensor<Flex>) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 /// Whether the Winograd path is switched on (the default); see [`set_winograd`].

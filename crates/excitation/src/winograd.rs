@@ -20,8 +20,7 @@
 //! convolution, relative error of a few 1e-7 of the output's scale).
 //!
 //! The work is split into chunks of whole tile rows (across images when they are small); each
-//! chunk transforms its
-//! input, runs its 16 products single-threaded and writes its own output rows, so the
+//! chunk transforms its input, runs its 16 products and writes its own output rows, so the
 //! buffers stay in cache and chunks run in parallel on rayon's threads.
 
 // The one module of the workspace with `unsafe` (the workspace denies it elsewhere): the GEMM
@@ -36,9 +35,11 @@ use rayon::prelude::*;
 pub enum Kernels {
     /// `y[n,k] = Σ_c x[n,c] ⋆ w[k,c]` with `weight` of shape `[K, C, 3, 3]`.
     Forward,
-    /// The input gradient of the forward convolution: `weight` of shape `[C_fwd, K_fwd, 3, 3]`
-    /// is applied flipped in both spatial axes with its two channel axes swapped, so the
-    /// input has `C_fwd` channels and the output `K_fwd`.
+    /// The input gradient of a forward convolution whose `weight` is `[K_fwd, C_fwd, 3, 3]`:
+    /// the call's input is that convolution's output gradient (`K_fwd` channels, the `c` of
+    /// [`conv3x3`]), its output the input gradient (`C_fwd` channels, the `k` of
+    /// [`conv3x3`]); the kernels are applied flipped in both spatial axes with the two
+    /// channel axes swapped.
     InputGradient,
 }
 
@@ -98,8 +99,8 @@ pub fn conv3x3(
         th,
         rows,
     };
-    // Fewer chunks than threads (small images): the products use the idle threads instead.
-    let parallelism = if chunks < threads {
+    // A single chunk (one small image): its products use the idle threads instead.
+    let parallelism = if chunks == 1 && threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
@@ -110,13 +111,27 @@ pub fn conv3x3(
         .into_par_iter()
         .with_min_len(run)
         .for_each(|chunk| {
-            SCRATCH.with_borrow_mut(|scratch| {
+            let first = chunk * rows;
+            let last = (first + rows).min(n * th);
+            let run = |scratch: &mut Scratch| {
                 scratch.fit(&sizes);
-                let first = chunk * rows;
-                let last = (first + rows).min(n * th);
-                let rows = first..last;
-                process_chunk_dispatch(x, &u, bias, &out, &sizes, rows, parallelism, scratch);
-            })
+                process_chunk_dispatch(
+                    x,
+                    &u,
+                    bias,
+                    &out,
+                    &sizes,
+                    first..last,
+                    parallelism,
+                    scratch,
+                );
+            };
+            SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut scratch) => run(&mut scratch),
+                // This thread is already inside a chunk (it took up this one while waiting in
+                // a parallel GEMM or in the caller's own rayon job): fresh buffers.
+                Err(_) => run(&mut Scratch::default()),
+            });
         });
     y
 }
@@ -155,6 +170,7 @@ struct Sizes {
 
 /// Per-thread buffers: transformed input `V` (16 × C × tiles), products `M` (16 × K × tiles),
 /// and rows split into even and odd columns (`4 × (tw + 1)` each, see [`process_chunk`]).
+#[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
     m: Vec<f32>,
@@ -184,7 +200,12 @@ thread_local! {
     /// Each thread's [`Scratch`], kept between calls (a few MiB at most: about 2¹⁶ values per
     /// matrix row pair, see `target` in [`conv3x3`]).
     static SCRATCH: std::cell::RefCell<Scratch> = const {
-        std::cell::RefCell::new(Scratch { v: Vec::new(), m: Vec::new(), even: Vec::new(), odd: Vec::new() })
+        std::cell::RefCell::new(Scratch {
+            v: Vec::new(),
+            m: Vec::new(),
+            even: Vec::new(),
+            odd: Vec::new(),
+        })
     };
 }
 
@@ -593,6 +614,27 @@ mod tests {
             (lhs - rhs).abs() <= 1e-5 * lhs.abs().max(1.0),
             "{lhs} vs {rhs}"
         );
+    }
+
+    /// More threads than chunks (the products split over threads inside a chunk) and two
+    /// convolutions at once on one pool (a thread may take up a chunk while inside another):
+    /// same values as the direct convolution.
+    #[test]
+    fn nested_and_concurrent_calls_on_a_wider_pool() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .expect("thread pool");
+        let one = (1, 32, 16, 2, 9);
+        let many = (3, 16, 24, 20, 14);
+        let check = |(n, c, k, h, w): (usize, usize, usize, usize, usize)| {
+            let x = values(n * c * h * w, 31);
+            let weight = values(k * c * 9, 32);
+            let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, None);
+            scaled_error(&got, &direct(&x, [n, c, h, w], &weight, k))
+        };
+        let (a, b) = pool.install(|| rayon::join(|| check(one), || check(many)));
+        assert!(a < 1e-6 && b < 1e-6, "scaled errors {a}, {b}");
     }
 
     #[test]
