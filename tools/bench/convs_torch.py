@@ -14,6 +14,7 @@ import time
 
 import torch
 
+# (in channels, out channels, kernel, spatial size): the list of bench_convs.rs; keep in step.
 SHAPES = [
     (64, 64, 3, 56),
     (128, 128, 3, 28),

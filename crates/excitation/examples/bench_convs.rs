@@ -59,7 +59,8 @@ fn main() {
     };
     let device = BackendKind::Flex.device();
     // (in channels, out channels, kernel, spatial size): ResNet50's 3×3 and 1×1 layers,
-    // VGG11_BN's, DenseNet121's bottleneck and growth convolutions.
+    // VGG11_BN's, DenseNet121's bottleneck and growth convolutions. The same list as
+    // `tools/bench/convs_torch.py` (PyTorch's side): keep them in step.
     let shapes = [
         (64, 64, 3, 56),
         (128, 128, 3, 28),

@@ -28,6 +28,8 @@
 // output buffer. Each block states why it is sound.
 #![allow(unsafe_code)]
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 /// Which kernels to apply: the convolution's own, or those of its input gradient.
@@ -105,26 +107,25 @@ pub fn conv3x3(
     } else {
         gemm::Parallelism::None
     };
+    let call = Call {
+        x,
+        u: &u,
+        bias,
+        out: &out,
+        sizes: &sizes,
+        parallelism,
+    };
     // Long runs of chunks per task, so that each thread allocates its buffers only a few times.
-    let run = (chunks / (4 * threads)).max(1);
+    let min_run = (chunks / (4 * threads)).max(1);
     (0..chunks)
         .into_par_iter()
-        .with_min_len(run)
+        .with_min_len(min_run)
         .for_each(|chunk| {
             let first = chunk * rows;
             let last = (first + rows).min(n * th);
             let run = |scratch: &mut Scratch| {
                 scratch.fit(&sizes);
-                process_chunk_dispatch(
-                    x,
-                    &u,
-                    bias,
-                    &out,
-                    &sizes,
-                    first..last,
-                    parallelism,
-                    scratch,
-                );
+                process_chunk_dispatch(&call, first..last, scratch);
             };
             SCRATCH.with(|cell| match cell.try_borrow_mut() {
                 Ok(mut scratch) => run(&mut scratch),
@@ -260,88 +261,67 @@ struct KernelMatrices {
     col_stride: usize,
 }
 
-/// One chunk: the tile rows `tile_rows` counted over the whole batch (image `g / th`, row
-/// `g % th`).
+/// What every chunk of one [`conv3x3`] call shares.
+struct Call<'a> {
+    x: &'a [f32],
+    u: &'a KernelMatrices,
+    bias: Option<&'a [f32]>,
+    out: &'a SharedOut,
+    sizes: &'a Sizes,
+    /// Inside each product: parallel only for a call of a single chunk.
+    parallelism: gemm::Parallelism,
+}
+
 /// [`process_chunk`] compiled for the widest vector instructions this CPU has (AVX-512 or
 /// AVX2, detected at run time; the transforms are loops over tiles that the compiler
 /// vectorises), otherwise for the target's baseline. Same arithmetic in every version.
-#[allow(clippy::too_many_arguments)]
-fn process_chunk_dispatch(
-    x: &[f32],
-    u: &KernelMatrices,
-    bias: Option<&[f32]>,
-    out: &SharedOut,
-    s: &Sizes,
-    tile_rows: std::ops::Range<usize>,
-    parallelism: gemm::Parallelism,
-    scratch: &mut Scratch,
-) {
+fn process_chunk_dispatch(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked on the line above).
-            return unsafe {
-                simd::process_chunk_avx512(x, u, bias, out, s, tile_rows, parallelism, scratch)
-            };
+            return unsafe { simd::process_chunk_avx512(call, tile_rows, scratch) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports AVX2 and FMA (checked on the line above).
-            return unsafe {
-                simd::process_chunk_avx2(x, u, bias, out, s, tile_rows, parallelism, scratch)
-            };
+            return unsafe { simd::process_chunk_avx2(call, tile_rows, scratch) };
         }
     }
-    process_chunk(x, u, bias, out, s, tile_rows, parallelism, scratch)
+    process_chunk(call, tile_rows, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{process_chunk, KernelMatrices, Scratch, SharedOut, Sizes};
+    use super::{process_chunk, Call, Range, Scratch};
 
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn process_chunk_avx512(
-        x: &[f32],
-        u: &KernelMatrices,
-        bias: Option<&[f32]>,
-        out: &SharedOut,
-        s: &Sizes,
-        tile_rows: std::ops::Range<usize>,
-        parallelism: gemm::Parallelism,
+        call: &Call,
+        tile_rows: Range<usize>,
         scratch: &mut Scratch,
     ) {
-        process_chunk(x, u, bias, out, s, tile_rows, parallelism, scratch)
+        process_chunk(call, tile_rows, scratch)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn process_chunk_avx2(
-        x: &[f32],
-        u: &KernelMatrices,
-        bias: Option<&[f32]>,
-        out: &SharedOut,
-        s: &Sizes,
-        tile_rows: std::ops::Range<usize>,
-        parallelism: gemm::Parallelism,
-        scratch: &mut Scratch,
-    ) {
-        process_chunk(x, u, bias, out, s, tile_rows, parallelism, scratch)
+    pub(super) fn process_chunk_avx2(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
+        process_chunk(call, tile_rows, scratch)
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One chunk: the tile rows `tile_rows` counted over the whole batch (image `g / th`, row
+/// `g % th`).
 #[inline(always)]
-fn process_chunk(
-    x: &[f32],
-    u: &KernelMatrices,
-    bias: Option<&[f32]>,
-    out: &SharedOut,
-    s: &Sizes,
-    tile_rows: std::ops::Range<usize>,
-    parallelism: gemm::Parallelism,
-    scratch: &mut Scratch,
-) {
+fn process_chunk(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
+    let Call {
+        x,
+        u,
+        bias,
+        out,
+        sizes: s,
+        parallelism,
+    } = *call;
     let Sizes {
         c, k, h, w, tw, th, ..
     } = *s;
