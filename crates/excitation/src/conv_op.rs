@@ -29,12 +29,10 @@ use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
-use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::batch_norm::{batch_norm_inference, inference_affine};
 use crate::gate_op::fused_ops_enabled;
 use crate::winograd::{self, Kernels};
 
@@ -265,28 +263,6 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     frozen_conv2d(x, weight, bias, path)
 }
 
-/// `bn(conv(x))` with `bn` in inference mode, as one frozen convolution where
-/// [`frozen_path`] finds one: the BatchNorm's per-channel map `y = a·z + b` folds into the
-/// convolution (weight `a·W`, bias `a·bias + b`), which saves a pass over the activation in
-/// both directions. Otherwise (and for a BatchNorm in training mode on an autodiff device)
-/// `batch_norm_inference(bn, conv2d(conv, x))`. Same values to float32 rounding (tests below).
-///
-/// # Shapes
-/// - `x`: `[batch, channels_in, h, w]`; output as `conv.forward`.
-pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let device = x.device();
-    let (Some(path), Some((a, b))) = (frozen_path(conv, &x), inference_affine(bn, &device)) else {
-        return batch_norm_inference(bn, conv2d(conv, x));
-    };
-    let k = a.dims()[0];
-    let weight = conv.weight.val().to_device(&device) * a.clone().reshape([k, 1, 1, 1]);
-    let bias = match &conv.bias {
-        Some(bias) => bias.val().to_device(&device) * a + b,
-        None => b,
-    };
-    frozen_conv2d(x, weight, Some(bias), path)
-}
-
 /// The frozen-convolution operation on `x` with these (untracked) parameters.
 fn frozen_conv2d(
     x: Tensor<4>,
@@ -382,57 +358,6 @@ mod tests {
             assert!(
                 max_abs_diff(&gx_frozen, &gx_burn) <= 1e-5 * max_abs(&gx_burn),
                 "input gradient, {what}"
-            );
-        }
-    }
-
-    /// A BatchNorm in eval mode with non-trivial statistics and affine parameters.
-    fn eval_batch_norm(c: usize, device: &Device) -> BatchNorm {
-        use burn::nn::BatchNormConfig;
-        let mut bn = BatchNormConfig::new(c).init(device);
-        let vec = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [c]), device);
-        bn.gamma = bn.gamma.map(|_| vec(seeded(c, 21)));
-        bn.beta = bn.beta.map(|_| vec(seeded(c, 22)));
-        bn.running_mean = burn::module::RunningState::new(vec(seeded(c, 23)));
-        let var = seeded(c, 24).iter().map(|v| 0.2 + v.abs()).collect();
-        bn.running_var = burn::module::RunningState::new(vec(var));
-        bn.no_grad().valid()
-    }
-
-    /// The folded convolution + BatchNorm equals the two applied one after the other (value
-    /// and input gradient), on both paths, with and without a convolution bias.
-    #[test]
-    fn batch_norm_folds_into_the_convolution() {
-        let device = BackendKind::Flex.autodiff_device();
-        for (size, bias) in [(3, true), (3, false), (1, false)] {
-            let (n, c, k, h, w) = (2, 16, 20, 24, 23);
-            let conv = frozen_conv(c, k, size, bias, &device);
-            let bn = eval_batch_norm(k, &device);
-            let x0 = seeded(n * c * h * w, 25);
-            let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, h, w]), &device);
-            assert!(frozen_path(&conv, &x0).is_some());
-            let g = seeded(n * k * h * w, 26);
-            let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, h, w]), &device);
-            let run = |folded: bool| {
-                let x = x0.clone().require_grad();
-                let y = if folded {
-                    conv2d_batch_norm(&conv, &bn, x.clone())
-                } else {
-                    batch_norm_inference(&bn, conv.forward(x.clone()))
-                };
-                let grads = (y.clone() * g.clone()).sum().backward();
-                let gx = x.grad(&grads).expect("input gradient");
-                (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
-            };
-            let (y_folded, gx_folded) = run(true);
-            let (y_apart, gx_apart) = run(false);
-            assert!(
-                max_abs_diff(&y_folded, &y_apart) <= 1e-5 * max_abs(&y_apart),
-                "value, {size}×{size}, bias {bias}"
-            );
-            assert!(
-                max_abs_diff(&gx_folded, &gx_apart) <= 1e-5 * max_abs(&gx_apart),
-                "input gradient, {size}×{size}, bias {bias}"
             );
         }
     }
