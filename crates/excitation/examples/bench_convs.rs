@@ -110,10 +110,11 @@ fn main() {
             let gs = tensor_to_vec(g.clone()).expect("f32 values");
             let shape_x = [batch, c, hw, hw];
             let shape_g = [batch, k, hw, hw];
-            let forward = median_ms(&|| conv3x3(&xs, shape_x, &ws, k, Kernels::Forward, None)[0]);
+            let forward =
+                median_ms(&|| conv3x3(&xs, shape_x, &ws, k, Kernels::Forward, None, None)[0]);
             let grad =
-                median_ms(&|| conv3x3(&gs, shape_g, &ws, c, Kernels::InputGradient, None)[0]);
-            let got = conv3x3(&gs, shape_g, &ws, c, Kernels::InputGradient, None);
+                median_ms(&|| conv3x3(&gs, shape_g, &ws, c, Kernels::InputGradient, None, None)[0]);
+            let got = conv3x3(&gs, shape_g, &ws, c, Kernels::InputGradient, None, None);
             (format!("{forward:.1}"), grad, got)
         } else {
             let wt = w.clone().swap_dims(0, 1);

@@ -29,10 +29,12 @@ use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
+use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::batch_norm::{batch_norm_inference, inference_affine};
 use crate::gate_op::fused_ops_enabled;
 use crate::winograd::{self, Kernels};
 
@@ -50,12 +52,14 @@ pub enum FrozenPath {
 /// Backends that run a frozen convolution as one operation.
 #[backend_extension(Autodiff, Flex)]
 pub trait FrozenConvBackend: Backend {
-    /// `conv(x, weight) + bias` along `path`; under autodiff only `x` receives a gradient.
-    /// (`bias` is a tensor of zeros for a convolution without one, `has_bias` false: the
-    /// extension macro does not take optional tensors here.)
+    /// `conv(x, scale·weight) + bias` along `path` (`scale` per output channel, used by the
+    /// Winograd path only: the Pointwise path is called with ones); under autodiff only `x`
+    /// receives a gradient. (`bias` is a tensor of zeros for a convolution without one,
+    /// `has_bias` false: the extension macro does not take optional tensors here.)
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         has_bias: bool,
         path: FrozenPath,
@@ -66,6 +70,7 @@ impl FrozenConvBackend for Flex {
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         has_bias: bool,
         path: FrozenPath,
@@ -75,6 +80,7 @@ impl FrozenConvBackend for Flex {
                 let [n, c, h, w] = x.shape().dims();
                 let k = weight.shape().dims::<4>()[0];
                 let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+                let scale = contiguous(scale);
                 let y = winograd::conv3x3(
                     values(&x),
                     [n, c, h, w],
@@ -82,6 +88,7 @@ impl FrozenConvBackend for Flex {
                     k,
                     Kernels::Forward,
                     has_bias.then(|| values(&bias)),
+                    Some(values(&scale)),
                 );
                 FloatTensor::<Flex>::from_data(TensorData::new(y, [n, k, h, w]))
             }
@@ -96,13 +103,14 @@ impl FrozenConvBackend for Flex {
 fn frozen_conv2d_backward(
     grad: FloatTensor<Flex>,
     weight: FloatTensor<Flex>,
+    scale: FloatTensor<Flex>,
     path: FrozenPath,
 ) -> FloatTensor<Flex> {
     match path {
         FrozenPath::Winograd => {
             let [n, k, h, w] = grad.shape().dims();
             let c = weight.shape().dims::<4>()[1];
-            let (grad, weight) = (contiguous(grad), contiguous(weight));
+            let (grad, weight, scale) = (contiguous(grad), contiguous(weight), contiguous(scale));
             let gx = winograd::conv3x3(
                 values(&grad),
                 [n, k, h, w],
@@ -110,6 +118,7 @@ fn frozen_conv2d_backward(
                 c,
                 Kernels::InputGradient,
                 None,
+                Some(values(&scale)),
             );
             FloatTensor::<Flex>::from_data(TensorData::new(gx, [n, c, h, w]))
         }
@@ -128,16 +137,17 @@ impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         has_bias: bool,
         path: FrozenPath,
     ) -> FloatTensor<Self> {
-        /// The backward step: state is the (frozen) weight and the path.
+        /// The backward step: state is the (frozen) weight, its scale and the path.
         #[derive(Debug)]
         struct FrozenConv;
 
         impl Backward<Flex, 1> for FrozenConv {
-            type State = (FloatTensor<Flex>, FrozenPath);
+            type State = (FloatTensor<Flex>, FloatTensor<Flex>, FrozenPath);
 
             fn backward(
                 self,
@@ -145,23 +155,24 @@ impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
-                let (weight, path) = ops.state;
+                let (weight, scale, path) = ops.state;
                 unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-                    frozen_conv2d_backward(grad, weight, path)
+                    frozen_conv2d_backward(grad, weight, scale, path)
                 });
             }
         }
 
         let (x, node) = x.into_parts();
         let weight = weight.into_primitive();
+        let scale = scale.into_primitive();
         let bias = bias.into_primitive();
         match FrozenConv.prepare::<C>([node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(
-                (weight.clone(), path),
-                Flex::frozen_conv2d(x, weight, bias, has_bias, path),
+                (weight.clone(), scale.clone(), path),
+                Flex::frozen_conv2d(x, weight, scale, bias, has_bias, path),
             ),
             OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::frozen_conv2d(x, weight, bias, has_bias, path))
+                prep.finish(Flex::frozen_conv2d(x, weight, scale, bias, has_bias, path))
             }
         }
     }
@@ -258,23 +269,53 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         return conv.forward(x);
     };
     let device = x.device();
-    let weight = conv.weight.val().to_device(&device);
     let bias = conv.bias.as_ref().map(|b| b.val().to_device(&device));
-    frozen_conv2d(x, weight, bias, path)
+    frozen_conv2d(conv, x, None, bias, path)
 }
 
-/// The frozen-convolution operation on `x` with these (untracked) parameters.
+/// `bn(conv(x))` with `bn` in inference mode. On the Winograd path the BatchNorm's
+/// per-channel map `y = a·z + b` folds into the operation at no cost: `a` scales the kernels
+/// as they are transformed (forward and backward), `a·bias + b` is the new bias; this saves
+/// the BatchNorm's pass over the activation in both directions. Everywhere else (and for a
+/// BatchNorm in training mode on an autodiff device) `batch_norm_inference(bn, conv2d(conv,
+/// x))`. (Folding by scaling the weight tensor on every call was measured to cost more than
+/// it saved: docs/performance.md.) Same values to float32 rounding (tests below).
+///
+/// # Shapes
+/// - `x`: `[batch, channels_in, h, w]`; output as `conv.forward`.
+pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    match (frozen_path(conv, &x), inference_affine(bn, &device)) {
+        (Some(FrozenPath::Winograd), Some((a, b))) => {
+            let bias = match &conv.bias {
+                Some(bias) => bias.val().to_device(&device) * a.clone() + b,
+                None => b,
+            };
+            frozen_conv2d(conv, x, Some(a), Some(bias), FrozenPath::Winograd)
+        }
+        _ => batch_norm_inference(bn, conv2d(conv, x)),
+    }
+}
+
+/// The frozen-convolution operation on `x` with `conv`'s weight, these per-channel kernel
+/// scales (Winograd only) and this bias (untracked).
 fn frozen_conv2d(
+    conv: &Conv2d,
     x: Tensor<4>,
-    weight: Tensor<4>,
+    scale: Option<Tensor<1>>,
     bias: Option<Tensor<1>>,
     path: FrozenPath,
 ) -> Tensor<4> {
+    let device = x.device();
+    let weight = conv.weight.val().to_device(&device);
+    let k = weight.dims()[0];
     let has_bias = bias.is_some();
-    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([k], &device));
+    let scale = scale.unwrap_or_else(|| Tensor::ones([k], &device));
     Tensor::from_dispatch(<Dispatch as FrozenConvBackend>::frozen_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),
+        scale.into_dispatch(),
         bias.into_dispatch(),
         has_bias,
         path,
@@ -358,6 +399,58 @@ mod tests {
             assert!(
                 max_abs_diff(&gx_frozen, &gx_burn) <= 1e-5 * max_abs(&gx_burn),
                 "input gradient, {what}"
+            );
+        }
+    }
+
+    /// A BatchNorm in eval mode with non-trivial statistics and affine parameters.
+    fn eval_batch_norm(c: usize, device: &Device) -> BatchNorm {
+        use burn::nn::BatchNormConfig;
+        let mut bn = BatchNormConfig::new(c).init(device);
+        let vec = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [c]), device);
+        bn.gamma = bn.gamma.map(|_| vec(seeded(c, 21)));
+        bn.beta = bn.beta.map(|_| vec(seeded(c, 22)));
+        bn.running_mean = burn::module::RunningState::new(vec(seeded(c, 23)));
+        let var = seeded(c, 24).iter().map(|v| 0.2 + v.abs()).collect();
+        bn.running_var = burn::module::RunningState::new(vec(var));
+        bn.no_grad().valid()
+    }
+
+    /// The folded convolution + BatchNorm equals the two applied one after the other (value
+    /// and input gradient), on both paths, with and without a convolution bias.
+    #[test]
+    fn batch_norm_folds_into_the_convolution() {
+        let device = BackendKind::Flex.autodiff_device();
+        for (size, bias) in [(3, true), (3, false), (1, false)] {
+            // 1×1: not folded (conv2d, then the BatchNorm); 3×3: folded into the Winograd path.
+            let (n, c, k, h, w) = (2, 16, 20, 24, 23);
+            let conv = frozen_conv(c, k, size, bias, &device);
+            let bn = eval_batch_norm(k, &device);
+            let x0 = seeded(n * c * h * w, 25);
+            let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, h, w]), &device);
+            assert!(frozen_path(&conv, &x0).is_some());
+            let g = seeded(n * k * h * w, 26);
+            let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, h, w]), &device);
+            let run = |folded: bool| {
+                let x = x0.clone().require_grad();
+                let y = if folded {
+                    conv2d_batch_norm(&conv, &bn, x.clone())
+                } else {
+                    batch_norm_inference(&bn, conv.forward(x.clone()))
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                let gx = x.grad(&grads).expect("input gradient");
+                (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
+            };
+            let (y_folded, gx_folded) = run(true);
+            let (y_apart, gx_apart) = run(false);
+            assert!(
+                max_abs_diff(&y_folded, &y_apart) <= 1e-5 * max_abs(&y_apart),
+                "value, {size}×{size}, bias {bias}"
+            );
+            assert!(
+                max_abs_diff(&gx_folded, &gx_apart) <= 1e-5 * max_abs(&gx_apart),
+                "input gradient, {size}×{size}, bias {bias}"
             );
         }
     }

@@ -13,7 +13,7 @@ use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
-use crate::conv_op::conv2d;
+use crate::conv_op::conv2d_batch_norm;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::max_pool::{GatedMaxPool2d, GatedMaxPool2dConfig};
@@ -254,8 +254,8 @@ impl BasicBlock {
         let identity = downsample(&self.downsample, x.clone());
         let out = self
             .relu
-            .forward(batch_norm_inference(&self.bn1, conv2d(&self.conv1, x)));
-        let out = batch_norm_inference(&self.bn2, conv2d(&self.conv2, out));
+            .forward(conv2d_batch_norm(&self.conv1, &self.bn1, x));
+        let out = conv2d_batch_norm(&self.conv2, &self.bn2, out);
         self.relu.forward(out + identity)
     }
 }
@@ -290,11 +290,11 @@ impl Bottleneck {
         let identity = downsample(&self.downsample, x.clone());
         let out = self
             .relu
-            .forward(batch_norm_inference(&self.bn1, conv2d(&self.conv1, x)));
+            .forward(conv2d_batch_norm(&self.conv1, &self.bn1, x));
         let out = self
             .relu
-            .forward(batch_norm_inference(&self.bn2, conv2d(&self.conv2, out)));
-        let out = batch_norm_inference(&self.bn3, conv2d(&self.conv3, out));
+            .forward(conv2d_batch_norm(&self.conv2, &self.bn2, out));
+        let out = conv2d_batch_norm(&self.conv3, &self.bn3, out);
         self.relu.forward(out + identity)
     }
 }
@@ -338,7 +338,7 @@ impl Classifier for ResNet {
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
         let x = self
             .relu
-            .forward(batch_norm_inference(&self.bn1, conv2d(&self.conv1, x)));
+            .forward(conv2d_batch_norm(&self.conv1, &self.bn1, x));
         let mut x = self.maxpool.forward(x);
         for stage in self.stages() {
             for block in stage {

@@ -13,7 +13,7 @@ use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
-use crate::conv_op::conv2d;
+use crate::conv_op::{conv2d, conv2d_batch_norm};
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::max_pool::{GatedMaxPool2d, GatedMaxPool2dConfig};
@@ -216,12 +216,18 @@ impl Classifier for Vgg {
 
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = x;
-        for layer in &self.features {
-            x = match layer {
-                VggLayer::Conv(c) => conv2d(c, x),
-                VggLayer::Norm(n) => batch_norm_inference(n, x),
-                VggLayer::Relu(r) => r.forward(x),
-                VggLayer::Pool(p) => p.forward(x),
+        let mut layers = self.features.iter().peekable();
+        while let Some(layer) = layers.next() {
+            x = match (layer, layers.peek()) {
+                // A convolution followed by its BatchNorm: one operation (conv_op).
+                (VggLayer::Conv(c), Some(VggLayer::Norm(n))) => {
+                    layers.next();
+                    conv2d_batch_norm(c, n, x)
+                }
+                (VggLayer::Conv(c), _) => conv2d(c, x),
+                (VggLayer::Norm(n), _) => batch_norm_inference(n, x),
+                (VggLayer::Relu(r), _) => r.forward(x),
+                (VggLayer::Pool(p), _) => p.forward(x),
             };
         }
         let x = adaptive_avg_pool2d(x, [self.pool_size, self.pool_size]);

@@ -52,13 +52,18 @@ pub fn worthwhile(c: usize, k: usize) -> bool {
     c >= 16 && k >= 16
 }
 
-/// 3×3 convolution, stride 1, zero padding 1, no dilation, one group, optional bias.
+/// 3×3 convolution, stride 1, zero padding 1, no dilation, one group, optional bias, and
+/// optionally the forward convolution's kernels scaled per output channel (`kernel_scale`,
+/// one factor per output channel of the forward convolution: a BatchNorm's `a` folded in at
+/// no cost, since every kernel is transformed anyway).
 ///
 /// # Shapes
 /// - `x`: `[n, c, h, w]` (row-major, contiguous);
 /// - `weight`: `[k, c, 3, 3]` for [`Kernels::Forward`], `[c, k, 3, 3]` for
 ///   [`Kernels::InputGradient`];
 /// - `bias`: `[k]`;
+/// - `kernel_scale`: `[K_fwd]` (`k` for [`Kernels::Forward`], `c` for
+///   [`Kernels::InputGradient`]);
 /// - returns `[n, k, h, w]`.
 ///
 /// # Panics
@@ -70,9 +75,17 @@ pub fn conv3x3(
     k: usize,
     kernels: Kernels,
     bias: Option<&[f32]>,
+    kernel_scale: Option<&[f32]>,
 ) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "conv3x3: input length");
     assert_eq!(weight.len(), k * c * 9, "conv3x3: weight length");
+    if let Some(scale) = kernel_scale {
+        let k_fwd = match kernels {
+            Kernels::Forward => k,
+            Kernels::InputGradient => c,
+        };
+        assert_eq!(scale.len(), k_fwd, "conv3x3: kernel scale length");
+    }
     if let Some(b) = bias {
         assert_eq!(b.len(), k, "conv3x3: bias length");
     }
@@ -80,7 +93,7 @@ pub fn conv3x3(
     if y.is_empty() {
         return y;
     }
-    let u = transform_kernels(weight, k, c, kernels);
+    let u = transform_kernels(weight, k, c, kernels, kernel_scale);
     let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
 
     // Tile rows per chunk: about `target` tiles, fewer when that would leave a thread idle.
@@ -214,7 +227,13 @@ thread_local! {
 /// the weight's own order so that both passes over memory are sequential: for
 /// [`Kernels::Forward`] row-major (`(k, c)` at `k·C + c`), for [`Kernels::InputGradient`]
 /// column-major (`(k, c)` at `c·K + k`). [`KernelMatrices`] carries the strides.
-fn transform_kernels(weight: &[f32], k: usize, c: usize, kernels: Kernels) -> KernelMatrices {
+fn transform_kernels(
+    weight: &[f32],
+    k: usize,
+    c: usize,
+    kernels: Kernels,
+    kernel_scale: Option<&[f32]>,
+) -> KernelMatrices {
     // The weight is [outer, inner, 3, 3]; Forward: outer = k, inner = c; InputGradient:
     // outer = c, inner = k and the kernel is flipped.
     let (outer, inner) = match kernels {
@@ -223,9 +242,14 @@ fn transform_kernels(weight: &[f32], k: usize, c: usize, kernels: Kernels) -> Ke
     };
     let mut u = vec![0f32; 16 * k * c];
     for (pq, g9) in weight.chunks_exact(9).enumerate() {
-        let g = |a: usize, b: usize| match kernels {
-            Kernels::Forward => g9[a * 3 + b],
-            Kernels::InputGradient => g9[(2 - a) * 3 + 2 - b],
+        // The outer index is the forward convolution's output channel in both cases.
+        let scale = kernel_scale.map_or(1.0, |s| s[pq / inner]);
+        let g = |a: usize, b: usize| {
+            scale
+                * match kernels {
+                    Kernels::Forward => g9[a * 3 + b],
+                    Kernels::InputGradient => g9[(2 - a) * 3 + 2 - b],
+                }
         };
         // G g: 4×3 (rows of G combine the kernel's rows), then (G g) Gᵀ: 4×4.
         let column = |col: usize| {
@@ -568,7 +592,15 @@ mod tests {
             let x = values(n * c * h * w, 1);
             let weight = values(k * c * 9, 2);
             let bias = values(k, 3);
-            let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, Some(&bias));
+            let got = conv3x3(
+                &x,
+                [n, c, h, w],
+                &weight,
+                k,
+                Kernels::Forward,
+                Some(&bias),
+                None,
+            );
             let mut want = direct(&x, [n, c, h, w], &weight, k);
             for (i, v) in want.iter_mut().enumerate() {
                 *v += bias[(i / (h * w)) % k] as f64;
@@ -588,12 +620,67 @@ mod tests {
         let g = values(n * k * h * w, 6);
         let y = direct(&x, [n, c, h, w], &weight, k);
         let lhs: f64 = y.iter().zip(&g).map(|(a, &b)| a * b as f64).sum();
-        let gx = conv3x3(&g, [n, k, h, w], &weight, c, Kernels::InputGradient, None);
+        let gx = conv3x3(
+            &g,
+            [n, k, h, w],
+            &weight,
+            c,
+            Kernels::InputGradient,
+            None,
+            None,
+        );
         let rhs: f64 = gx.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
         assert!(
             (lhs - rhs).abs() <= 1e-5 * lhs.abs().max(1.0),
             "{lhs} vs {rhs}"
         );
+    }
+
+    /// A kernel scale is the same as scaling the weight first, in both directions.
+    #[test]
+    fn kernel_scale_equals_a_scaled_weight() {
+        let (n, c, k, h, w) = (2, 5, 7, 6, 9);
+        let x = values(n * c * h * w, 41);
+        let g = values(n * k * h * w, 42);
+        let weight = values(k * c * 9, 43);
+        let scale = values(k, 44);
+        let scaled: Vec<f32> = weight
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * scale[i / (c * 9)])
+            .collect();
+        let shape_x = [n, c, h, w];
+        let shape_g = [n, k, h, w];
+        let with_scale = conv3x3(
+            &x,
+            shape_x,
+            &weight,
+            k,
+            Kernels::Forward,
+            None,
+            Some(&scale),
+        );
+        let with_weight = conv3x3(&x, shape_x, &scaled, k, Kernels::Forward, None, None);
+        let err = scaled_error(
+            &with_scale,
+            &with_weight.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        );
+        assert!(err < 1e-6, "forward: {err}");
+        let grad_scale = conv3x3(
+            &g,
+            shape_g,
+            &weight,
+            c,
+            Kernels::InputGradient,
+            None,
+            Some(&scale),
+        );
+        let grad_weight = conv3x3(&g, shape_g, &scaled, c, Kernels::InputGradient, None, None);
+        let err = scaled_error(
+            &grad_scale,
+            &grad_weight.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        );
+        assert!(err < 1e-6, "input gradient: {err}");
     }
 
     /// More threads than chunks (the products split over threads inside a chunk) and two
@@ -610,7 +697,7 @@ mod tests {
         let check = |(n, c, k, h, w): (usize, usize, usize, usize, usize)| {
             let x = values(n * c * h * w, 31);
             let weight = values(k * c * 9, 32);
-            let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, None);
+            let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, None, None);
             scaled_error(&got, &direct(&x, [n, c, h, w], &weight, k))
         };
         let (a, b) = pool.install(|| rayon::join(|| check(one), || check(many)));
@@ -624,7 +711,7 @@ mod tests {
         let (n, c, k, h, w) = (1, 16, 16, 40, 6);
         let x = values(n * c * h * w, 7);
         let weight = values(k * c * 9, 8);
-        let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, None);
+        let got = conv3x3(&x, [n, c, h, w], &weight, k, Kernels::Forward, None, None);
         let err = scaled_error(&got, &direct(&x, [n, c, h, w], &weight, k));
         assert!(err < 1e-6, "scaled error {err}");
     }
