@@ -203,28 +203,14 @@ pub fn set_winograd(enabled: bool) {
     WINOGRAD.store(enabled, Ordering::Relaxed);
 }
 
-/// Fewest 2×2 output tiles (over the whole batch) for which the Winograd path beats flex's
-/// im2col + GEMM here (`bench_convs`, docs/performance.md): each of its 16 products repacks
-/// the `K × C` transformed kernels, which few tiles do not amortise. 128 tiles in general
-/// (256 channels at 14×14: 245 tiles at batch 5 win, 49 at batch 1 lose; 512 channels at 7×7:
-/// 80 tiles at batch 5 lose); 32 for narrow layers of at most 2¹⁴ channel pairs (DenseNet's
-/// 128 → 32 growth convolutions win at 14×14 with 49 tiles).
-fn min_tiles(c: usize, k: usize) -> usize {
-    if c * k <= 1 << 14 {
-        32
-    } else {
-        128
-    }
-}
-
 /// The path [`conv2d`] takes for `conv` on `x`, if any (otherwise burn's `Conv2d::forward`).
 ///
 /// Both paths need flex (with or without autodiff), `f32`, frozen parameters, no dilation,
 /// one group, stride 1, and the fused operations switched on
 /// ([`crate::gate_op::set_fused_ops`]). Then:
 /// - [`FrozenPath::Winograd`] for 3×3 kernels with padding 1, at least 16 channels on both
-///   sides and enough output tiles (`min_tiles`: 128, or 32 for at most 2¹⁴ channel
-///   pairs), unless switched off by [`set_winograd`];
+///   sides and enough output tiles ([`winograd::worthwhile`]), unless switched off by
+///   [`set_winograd`];
 /// - [`FrozenPath::Pointwise`] for 1×1 kernels without padding.
 pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
     let [n, c, h, w] = x.dims();
@@ -250,8 +236,7 @@ pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
         [3, 3]
             if padding(1)
                 && WINOGRAD.load(Ordering::Relaxed)
-                && winograd::worthwhile(c, k)
-                && n * h.div_ceil(2) * w.div_ceil(2) >= min_tiles(c, k) =>
+                && winograd::worthwhile(c, k, n * h.div_ceil(2) * w.div_ceil(2)) =>
         {
             Some(FrozenPath::Winograd)
         }

@@ -45,11 +45,17 @@ pub enum Kernels {
     InputGradient,
 }
 
-/// Whether [`conv3x3`] pays off for a convolution with `c` input and `k` output channels: the
-/// products need a few dozen channels on both sides to run at full speed, below that the
-/// transforms dominate (flex's own paths are faster for the RGB stem, for example).
-pub fn worthwhile(c: usize, k: usize) -> bool {
-    c >= 16 && k >= 16
+/// Whether [`conv3x3`] beats flex's im2col + GEMM here for `c` input and `k` output channels
+/// and `tiles` 2×2 output tiles over the whole batch (`bench_convs`, docs/performance.md):
+/// - both sides need at least 16 channels for the products to run at full speed (below
+///   that the transforms dominate: flex's own paths are faster for the RGB stem);
+/// - each of the 16 products repacks the `K × C` transformed kernels, which few tiles do not
+///   amortise: 128 tiles in general (256 channels at 14×14: 245 tiles at batch 5 win, 49 at
+///   batch 1 lose; 512 channels at 7×7: 80 tiles at batch 5 lose), 32 for narrow layers of at
+///   most 2¹⁴ channel pairs (DenseNet's 128 → 32 growth convolutions win at 14×14 with 49).
+pub fn worthwhile(c: usize, k: usize, tiles: usize) -> bool {
+    let min_tiles = if c * k <= 1 << 14 { 32 } else { 128 };
+    c >= 16 && k >= 16 && tiles >= min_tiles
 }
 
 /// 3×3 convolution, stride 1, zero padding 1, no dilation, one group, optional bias, and
