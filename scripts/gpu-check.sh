@@ -24,10 +24,14 @@
 #
 # Options: --build  --cpu  --quick (ResNet50 only, batch 1, 1 repeat)  --out DIR
 #          --python PATH  --bundle DIR (default target/gpu-bundle)  --no-bench  --no-parity
+#          --parity-timeout S  --bench-timeout S (stop the parity tests, or each model's
+#          benchmark, after S seconds; default no limit: for leases with a time budget)
+# Output in --out: env.txt, parity.log, bench.md (one table per model), bench.log (progress),
+#          bench-MODEL.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=0 cpu=0 quick=0 bench=1 parity=1
+build=0 cpu=0 quick=0 bench=1 parity=1 parity_timeout=0 bench_timeout=0
 out=gpu-check-out
 python=${PYTHON:-python3}
 bundle=target/gpu-bundle
@@ -39,9 +43,11 @@ while [ $# -gt 0 ]; do
         --no-bench) bench=0 ;;
         --no-parity) parity=0 ;;
         --out) out=$2; shift ;;
+        --parity-timeout) parity_timeout=$2; shift ;;
+        --bench-timeout) bench_timeout=$2; shift ;;
         --python) python=$2; shift ;;
         --bundle) bundle=$2; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "gpu-check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -101,12 +107,18 @@ fi
     "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' || echo "no torch"
 } 2>&1 | tee "$out/env.txt"
 
+# `limited S cmd...`: run cmd, stopped after S seconds when S > 0 (0: no limit).
+limited() {
+    local s=$1; shift
+    if [ "$s" -gt 0 ]; then timeout "$s" "$@"; else "$@"; fi
+}
+
 status=0
 if [ "$parity" = 1 ]; then
     echo "== parity on $backend (fixtures: crates/excitation/tests/fixtures)" | tee "$out/parity.log"
     # All parity tests on the chosen backend (the tiny models' ndarray runs are replaced too).
     if CURTAIN_FIXTURES="$PWD/crates/excitation/tests/fixtures" CURTAIN_PARITY_BACKENDS=$backend \
-        "$bundle/parity" matches_pytorch --test-threads 1 --nocapture >>"$out/parity.log" 2>&1; then
+        limited "$parity_timeout" "$bundle/parity" matches_pytorch --test-threads 1 --nocapture >>"$out/parity.log" 2>&1; then
         echo "parity: PASS" | tee -a "$out/parity.log"
     else
         status=1
@@ -116,15 +128,23 @@ if [ "$parity" = 1 ]; then
 fi
 
 if [ "$bench" = 1 ]; then
-    args=(--backends "$backend" --python "$python" --torch-device "$torch_device" --json "$out/bench.json")
-    [ "$quick" = 1 ] && args+=(--models resnet50 --batches 1 --repeats 1)
-    echo "== benchmark: bench_models ${args[*]}" | tee "$out/bench.md"
-    if "$bundle/bench_models" "${args[@]}" >>"$out/bench.md" 2>"$out/bench.log"; then
-        cat "$out/bench.md"
-    else
-        status=1
-        echo "benchmark: FAIL" | tee -a "$out/bench.md"
-        tail -20 "$out/bench.log"
-    fi
+    # One bench_models run per model (PyTorch's side included), so that the models already
+    # measured keep their table and JSON when a later one runs out of time.
+    models=(resnet50 vgg11_bn densenet121)
+    args=(--backends "$backend" --python "$python" --torch-device "$torch_device")
+    if [ "$quick" = 1 ]; then models=(resnet50); args+=(--batches 1 --repeats 1); fi
+    echo "== benchmark: bench_models ${args[*]} --models {${models[*]}}" >"$out/bench.md"
+    : >"$out/bench.log"
+    for m in "${models[@]}"; do
+        if limited "$bench_timeout" "$bundle/bench_models" "${args[@]}" --models "$m" --json "$out/bench-$m.json" \
+            >>"$out/bench.md" 2>>"$out/bench.log"; then
+            :
+        else
+            status=1
+            echo "benchmark of $m: FAIL (see bench.log)" | tee -a "$out/bench.md"
+            tail -20 "$out/bench.log"
+        fi
+    done
+    cat "$out/bench.md"
 fi
 exit $status
