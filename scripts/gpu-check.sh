@@ -26,12 +26,16 @@
 #          --python PATH  --bundle DIR (default target/gpu-bundle)  --no-bench  --no-parity
 #          --parity-timeout S  --bench-timeout S (stop the parity tests, or each model's
 #          benchmark, after S seconds; default no limit: for leases with a time budget)
+#          --parity-filter a,b (test-name filters; default matches_pytorch, all seven parity
+#          tests)  --models a,b (benchmark only these; default all three)
 # Output in --out: env.txt, parity.log, bench.md (one table per model), bench.log (progress),
 #          bench-MODEL.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=0 cpu=0 quick=0 bench=1 parity=1 parity_timeout=0 bench_timeout=0
+parity_filters=(matches_pytorch)
+models=(resnet50 vgg11_bn densenet121)
 out=gpu-check-out
 python=${PYTHON:-python3}
 bundle=target/gpu-bundle
@@ -44,10 +48,12 @@ while [ $# -gt 0 ]; do
         --no-parity) parity=0 ;;
         --out) out=$2; shift ;;
         --parity-timeout) parity_timeout=$2; shift ;;
+        --parity-filter) IFS=, read -r -a parity_filters <<<"$2"; shift ;;
+        --models) IFS=, read -r -a models <<<"$2"; shift ;;
         --bench-timeout) bench_timeout=$2; shift ;;
         --python) python=$2; shift ;;
         --bundle) bundle=$2; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "gpu-check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -118,7 +124,7 @@ if [ "$parity" = 1 ]; then
     echo "== parity on $backend (fixtures: crates/excitation/tests/fixtures)" | tee "$out/parity.log"
     # All parity tests on the chosen backend (the tiny models' ndarray runs are replaced too).
     if CURTAIN_FIXTURES="$PWD/crates/excitation/tests/fixtures" CURTAIN_PARITY_BACKENDS=$backend \
-        limited "$parity_timeout" "$bundle/parity" matches_pytorch --test-threads 1 --nocapture >>"$out/parity.log" 2>&1; then
+        limited "$parity_timeout" "$bundle/parity" "${parity_filters[@]}" --test-threads 1 --nocapture >>"$out/parity.log" 2>&1; then
         echo "parity: PASS" | tee -a "$out/parity.log"
     else
         status=1
@@ -130,7 +136,6 @@ fi
 if [ "$bench" = 1 ]; then
     # One bench_models run per model (PyTorch's side included), so that the models already
     # measured keep their table and JSON when a later one runs out of time.
-    models=(resnet50 vgg11_bn densenet121)
     args=(--backends "$backend" --python "$python" --torch-device "$torch_device")
     if [ "$quick" = 1 ]; then models=(resnet50); args+=(--batches 1 --repeats 1); fi
     echo "== benchmark: bench_models ${args[*]} --models {${models[*]}}" >"$out/bench.md"

@@ -253,21 +253,28 @@ fn bench_model<M: Classifier>(
                 vec![(true, 1), (false, o.repeats)]
             };
             let mut times = Vec::new();
+            // The untimed first run's time: on wgpu it includes compiling and autotuning the
+            // kernels of new shapes, a one-off cost a user pays too.
+            let mut warm_up = None;
             for (warm, n) in runs {
                 for _ in 0..n {
                     let t0 = Instant::now();
                     let first = run_op(op, model, &x, &targets, &ad);
                     let dt = t0.elapsed().as_secs_f64();
                     assert!(first.is_finite(), "{name} {op}: non-finite output");
-                    if !warm {
+                    if warm {
+                        warm_up = Some(dt);
+                    } else {
                         times.push(dt);
                     }
                 }
             }
             let s = median(times.clone());
-            eprintln!("{backend} {name} b{batch} {op}: {s:.4} s");
+            let first = warm_up.map_or(String::new(), |w| format!(" (untimed first run {w:.2} s)"));
+            eprintln!("{backend} {name} b{batch} {op}: {s:.4} s{first}");
             rows.push(json!({"impl": backend.name(), "model": name, "batch": batch, "op": op, "seconds": s,
-                             "min_seconds": times.iter().cloned().fold(f64::INFINITY, f64::min), "repeats": times.len()}));
+                             "min_seconds": times.iter().cloned().fold(f64::INFINITY, f64::min), "repeats": times.len(),
+                             "first_run_seconds": warm_up}));
         }
         rows.push(json!({"impl": backend.name(), "model": name, "batch": batch, "op": "peak_memory",
                          "peak_rss_mib": vm_mib("VmHWM:").unwrap_or(f64::NAN), "peak_reset": reset}));
