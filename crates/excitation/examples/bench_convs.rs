@@ -6,6 +6,8 @@
 //! - 3×3, stride 1, padding 1: flex's `conv2d` (im2col + GEMM) and flex's
 //!   `conv_transpose2d` (what burn's autodiff calls for the input gradient) against
 //!   `winograd::conv3x3` (forward and input-gradient kernels);
+//! - every shape: [`excitation::im2col::conv2d`] forward (the path `conv_op` takes for
+//!   convolutions with few output pixels that Winograd does not take);
 //! - 1×1: flex's `conv_transpose2d` against the 1×1 convolution with the transposed weight
 //!   (the `Pointwise` path's input gradient; its forward is flex's own).
 //!
@@ -20,6 +22,7 @@ use burn::tensor::module::{conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Distribution, Tensor};
 use excitation::backend::{tensor_to_vec, BackendKind};
+use excitation::im2col::{self, Geometry};
 use excitation::winograd::{conv3x3, Kernels};
 
 /// Median of 7 runs of `f`, in ms.
@@ -78,8 +81,8 @@ fn main() {
         (1024, 128, 1, 14),
     ];
     println!("# bench_convs: flex, batch {batch}, median of 7 (ms)");
-    println!("| conv | flex forward | frozen forward | flex input grad | frozen input grad | rel. diff |");
-    println!("|---|---|---|---|---|---|");
+    println!("| conv | flex forward | frozen forward | im2col forward | flex input grad | frozen input grad | rel. diff |");
+    println!("|---|---|---|---|---|---|---|");
     for (c, k, size, hw) in shapes {
         let pad = (size - 1) / 2;
         let x = Tensor::<4>::random([batch, c, hw, hw], Distribution::Normal(0.0, 1.0), &device);
@@ -97,6 +100,16 @@ fn main() {
                 transpose.clone(),
             ))
         });
+        let im2col_forward = {
+            let xs = tensor_to_vec(x.clone()).expect("f32 values");
+            let ws = tensor_to_vec(w.clone()).expect("f32 values");
+            let geometry = Geometry {
+                kernel: [size, size],
+                stride: [1, 1],
+                padding: [pad, pad],
+            };
+            median_ms(&|| im2col::conv2d(&xs, [batch, c, hw, hw], &ws, k, geometry, None).0[0])
+        };
         let want = tensor_to_vec(conv_transpose2d(
             g.clone(),
             w.clone(),
@@ -124,7 +137,7 @@ fn main() {
             ("(flex's)".to_string(), grad, got)
         };
         println!(
-            "| {c}→{k} {size}×{size} at {hw}² | {flex_forward:.1} | {frozen_forward} | {flex_grad:.1} | {frozen_grad:.1} | {:.1e} |",
+            "| {c}→{k} {size}×{size} at {hw}² | {flex_forward:.1} | {frozen_forward} | {im2col_forward:.1} | {flex_grad:.1} | {frozen_grad:.1} | {:.1e} |",
             relative_difference(&got, &want)
         );
     }

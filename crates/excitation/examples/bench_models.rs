@@ -24,7 +24,7 @@
 //! `--straight-through` (switch off the single-operation gates of `excitation::gate_op` and
 //! `excitation::pool_op`, and the Winograd convolutions of `excitation::conv_op`, to compare
 //! against the tensor-operation forms) `--no-winograd` (switch off only the Winograd
-//! convolutions).
+//! convolutions) `--no-im2col` (switch off only the im2col convolutions of `conv_op`).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -61,6 +61,7 @@ struct Options {
     json: Option<String>,
     straight_through: bool,
     no_winograd: bool,
+    no_im2col: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -93,6 +94,7 @@ fn parse_args() -> Result<Options, String> {
         json: None,
         straight_through: false,
         no_winograd: false,
+        no_im2col: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -126,6 +128,7 @@ fn parse_args() -> Result<Options, String> {
             "--skip-slow" => o.skip_slow = true,
             "--straight-through" => o.straight_through = true,
             "--no-winograd" => o.no_winograd = true,
+            "--no-im2col" => o.no_im2col = true,
             "--json" => o.json = Some(value()?),
             "-h" | "--help" => {
                 println!(
@@ -374,6 +377,7 @@ fn main() {
     };
     excitation::gate_op::set_fused_ops(!o.straight_through);
     excitation::conv_op::set_winograd(!o.no_winograd);
+    excitation::conv_op::set_im2col(!o.no_im2col);
     let load_before = load_average();
     let torch = if o.no_torch {
         None
@@ -444,6 +448,14 @@ fn main() {
             "flex's conv2d (Winograd off)"
         } else {
             "Winograd F(2x2,3x3) where it applies (excitation::conv_op)"
+        }
+    );
+    println!(
+        "# small-image convolutions on flex: {}",
+        if o.straight_through || o.no_im2col {
+            "flex's conv2d (im2col path off)"
+        } else {
+            "im2col + threaded GEMM where it applies (excitation::conv_op)"
         }
     );
     if let Some(t) = &torch {

@@ -25,7 +25,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
-use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ConvOptions, ConvTransposeOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::batch_norm::{batch_norm_inference, inference_affine};
 use crate::gate_op::fused_ops_enabled;
+use crate::im2col;
 use crate::winograd::{self, Kernels};
 
 /// Which computation a frozen convolution takes (see [`conv2d`]).
@@ -47,6 +48,17 @@ pub enum FrozenPath {
     /// convolution with the transposed weight (one GEMM per image, where burn's default
     /// goes through a transposed convolution: GEMM, then a scatter into a zeroed buffer).
     Pointwise,
+    /// Any other frozen convolution (no dilation, one group) with few output pixels per
+    /// image ([`im2col::worthwhile`]): forward by [`im2col::conv2d`] (the weight as it is,
+    /// one GEMM per image split over the threads); input gradient by flex's transposed
+    /// convolution, as burn's autodiff computes it. `input` is the input's `[h, w]`, which
+    /// the transposed convolution needs to restore (strided layers).
+    Im2col {
+        /// Kernel size, stride and padding.
+        geometry: im2col::Geometry,
+        /// The input's `[h, w]`.
+        input: [usize; 2],
+    },
 }
 
 /// Backends that run a frozen convolution as one operation.
@@ -95,6 +107,20 @@ impl FrozenConvBackend for Flex {
             FrozenPath::Pointwise => {
                 Flex::conv2d(x, weight, has_bias.then_some(bias), pointwise_options())
             }
+            FrozenPath::Im2col { geometry, .. } => {
+                let [n, c, h, w] = x.shape().dims();
+                let k = weight.shape().dims::<4>()[0];
+                let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+                let (y, [oh, ow]) = im2col::conv2d(
+                    values(&x),
+                    [n, c, h, w],
+                    values(&weight),
+                    k,
+                    geometry,
+                    has_bias.then(|| values(&bias)),
+                );
+                FloatTensor::<Flex>::from_data(TensorData::new(y, [n, k, oh, ow]))
+            }
         }
     }
 }
@@ -125,6 +151,24 @@ fn frozen_conv2d_backward(
         FrozenPath::Pointwise => {
             let transposed = Flex::float_swap_dims(weight, 0, 1);
             Flex::conv2d(grad, transposed, None, pointwise_options())
+        }
+        FrozenPath::Im2col { geometry, input } => {
+            let [_, _, oh, ow] = grad.shape().dims();
+            // The rows/columns of the input that the forward's last window did not reach
+            // (strided layers): the transposed convolution's output padding, as in burn's
+            // `conv2d_x_backward`.
+            let padding_out = |a: usize, out: usize| {
+                let reached = (out - 1) * geometry.stride[a] + geometry.kernel[a];
+                (input[a] + 2 * geometry.padding[a]).saturating_sub(reached)
+            };
+            let options = ConvTransposeOptions::new(
+                geometry.stride,
+                geometry.padding,
+                [padding_out(0, oh), padding_out(1, ow)],
+                [1, 1],
+                1,
+            );
+            Flex::conv_transpose2d(grad, weight, None, options)
         }
     }
 }
@@ -196,6 +240,15 @@ fn values(t: &FloatTensor<Flex>) -> &[f32] {
 /// Whether the Winograd path is switched on (the default); see [`set_winograd`].
 static WINOGRAD: AtomicBool = AtomicBool::new(true);
 
+/// Whether the im2col path is switched on (the default); see [`set_im2col`].
+static IM2COL: AtomicBool = AtomicBool::new(true);
+
+/// Switches the im2col path of [`conv2d`] on or off for the whole process (off: flex's own
+/// `conv2d` for the convolutions it would take; `bench_models --no-im2col`).
+pub fn set_im2col(enabled: bool) {
+    IM2COL.store(enabled, Ordering::Relaxed);
+}
+
 /// Switches the Winograd path of [`conv2d`] on or off for the whole process (off: burn's own
 /// convolution everywhere; for benchmarks and comparisons, `bench_models --no-winograd`).
 /// [`crate::gate_op::set_fused_ops`]`(false)` switches it off as well.
@@ -205,20 +258,21 @@ pub fn set_winograd(enabled: bool) {
 
 /// The path [`conv2d`] takes for `conv` on `x`, if any (otherwise burn's `Conv2d::forward`).
 ///
-/// Both paths need flex (with or without autodiff), `f32`, frozen parameters, no dilation,
-/// one group, stride 1, and the fused operations switched on
+/// All paths need flex (with or without autodiff), `f32`, frozen parameters, no dilation,
+/// one group, symmetric padding, and the fused operations switched on
 /// ([`crate::gate_op::set_fused_ops`]). Then:
-/// - [`FrozenPath::Winograd`] for 3×3 kernels with padding 1, at least 16 channels on both
-///   sides and enough output tiles ([`winograd::worthwhile`]), unless switched off by
-///   [`set_winograd`];
-/// - [`FrozenPath::Pointwise`] for 1×1 kernels without padding.
+/// - [`FrozenPath::Winograd`] for 3×3 kernels with stride 1 and padding 1, at least 16
+///   channels on both sides and enough output tiles ([`winograd::worthwhile`]), unless
+///   switched off by [`set_winograd`];
+/// - [`FrozenPath::Pointwise`] for 1×1 kernels with stride 1 and no padding;
+/// - [`FrozenPath::Im2col`] for any other kernel with few output pixels per image
+///   ([`im2col::worthwhile`]).
 pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
     let [n, c, h, w] = x.dims();
     let k = conv.weight.dims()[0];
     let common = fused_ops_enabled()
         && x.dtype() == DType::F32
         && x.device().inner() == Device::flex()
-        && conv.stride == [1, 1]
         && conv.dilation == [1, 1]
         && conv.groups == 1
         && !conv.weight.is_require_grad()
@@ -226,23 +280,45 @@ pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
     if !common {
         return None;
     }
-    let padding = |p| match conv.padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, left, bottom, right] == [p; 4],
-        PaddingConfig2d::Valid => p == 0,
-        // `Same` pads (k − 1)/2 on each side for odd kernels at stride 1.
-        PaddingConfig2d::Same => p == (conv.kernel_size[0] - 1) / 2,
-    };
-    match conv.kernel_size {
-        [3, 3]
-            if padding(1)
-                && WINOGRAD.load(Ordering::Relaxed)
-                && winograd::worthwhile(c, k, n * h.div_ceil(2) * w.div_ceil(2)) =>
-        {
-            Some(FrozenPath::Winograd)
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
         }
-        [1, 1] if padding(0) => Some(FrozenPath::Pointwise),
-        _ => None,
+        PaddingConfig2d::Explicit(..) => return None,
+        PaddingConfig2d::Valid => [0, 0],
+        // `Same` pads (k − 1)/2 on each side for odd kernels at stride 1.
+        PaddingConfig2d::Same
+            if conv.stride == [1, 1] && conv.kernel_size.iter().all(|s| s % 2 == 1) =>
+        {
+            conv.kernel_size.map(|s| (s - 1) / 2)
+        }
+        PaddingConfig2d::Same => return None,
+    };
+    let stride_1 = conv.stride == [1, 1];
+    if stride_1
+        && conv.kernel_size == [3, 3]
+        && padding == [1, 1]
+        && WINOGRAD.load(Ordering::Relaxed)
+        && winograd::worthwhile(c, k, n * h.div_ceil(2) * w.div_ceil(2))
+    {
+        return Some(FrozenPath::Winograd);
     }
+    if stride_1 && conv.kernel_size == [1, 1] && padding == [0, 0] {
+        return Some(FrozenPath::Pointwise);
+    }
+    let geometry = im2col::Geometry {
+        kernel: conv.kernel_size,
+        stride: conv.stride,
+        padding,
+    };
+    let [oh, ow] = geometry.output_size([h, w])?;
+    let multiply_adds = k * c * conv.kernel_size[0] * conv.kernel_size[1] * oh * ow;
+    (IM2COL.load(Ordering::Relaxed) && im2col::worthwhile(oh * ow, multiply_adds)).then_some(
+        FrozenPath::Im2col {
+            geometry,
+            input: [h, w],
+        },
+    )
 }
 
 /// `conv.forward(x)`, as one frozen-convolution operation where [`frozen_path`] finds one.
@@ -440,36 +516,110 @@ mod tests {
         }
     }
 
+    /// A frozen convolution with any kernel, stride and (symmetric) padding.
+    fn general_conv(
+        c: usize,
+        k: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        device: &Device,
+    ) -> Conv2d {
+        let p = padding;
+        Conv2dConfig::new([c, k], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .init(device)
+            .no_grad()
+    }
+
+    /// The im2col path (strided layers, kernels other than 1×1 and 3×3, convolutions too
+    /// small for Winograd): value and input gradient equal burn's `Conv2d` on flex, on sizes
+    /// where the strided windows leave input rows and columns unreached (the transposed
+    /// convolution's output padding).
     #[test]
-    fn other_convolutions_and_small_inputs_keep_burns_path() {
+    fn im2col_path_matches_burn_convolution_and_its_input_gradient() {
         let device = BackendKind::Flex.autodiff_device();
+        // (n, c, k, kernel, stride, padding, h, w), each above the 2²³ multiply-adds per
+        // image of `im2col::worthwhile`.
+        let cases = [
+            (1, 64, 64, 3, 2, 1, 31, 30),
+            (2, 16, 64, 7, 2, 3, 29, 28),
+            (1, 256, 256, 1, 2, 0, 25, 24),
+            (2, 8, 128, 3, 1, 1, 31, 30),
+            (1, 32, 64, 5, 1, 2, 14, 13),
+        ];
+        for (n, c, k, kernel, stride, padding, h, w) in cases {
+            let conv = general_conv(c, k, kernel, stride, padding, &device);
+            let x0 = seeded(n * c * h * w, 15);
+            let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, h, w]), &device);
+            let what = format!("{:?}", (n, c, k, kernel, stride, padding, h, w));
+            assert!(
+                matches!(frozen_path(&conv, &x0), Some(FrozenPath::Im2col { .. })),
+                "{what}"
+            );
+            let [_, _, oh, ow] = conv.forward(x0.clone()).dims();
+            let g = seeded(n * k * oh * ow, 16);
+            let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, oh, ow]), &device);
+            let run = |frozen: bool| {
+                let x = x0.clone().require_grad();
+                let y = if frozen {
+                    conv2d(&conv, x.clone())
+                } else {
+                    conv.forward(x.clone())
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                let gx = x.grad(&grads).expect("input gradient");
+                (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
+            };
+            let (y_frozen, gx_frozen) = run(true);
+            let (y_burn, gx_burn) = run(false);
+            assert_eq!(y_frozen.len(), y_burn.len(), "{what}");
+            assert_eq!(gx_frozen.len(), gx_burn.len(), "{what}");
+            assert!(
+                max_abs_diff(&y_frozen, &y_burn) <= 1e-5 * max_abs(&y_burn),
+                "value, {what}"
+            );
+            assert!(
+                max_abs_diff(&gx_frozen, &gx_burn) <= 1e-5 * max_abs(&gx_burn),
+                "input gradient, {what}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_follow_the_thresholds_and_switches() {
+        let device = BackendKind::Flex.autodiff_device();
+        let is_im2col = |p: Option<FrozenPath>| matches!(p, Some(FrozenPath::Im2col { .. }));
         let conv = frozen_conv(16, 16, 3, false, &device);
         let small = Tensor::<4>::zeros([1, 16, 8, 8], &device);
-        assert_eq!(frozen_path(&conv, &small), None, "16 tiles < 32");
+        assert_eq!(
+            frozen_path(&conv, &small),
+            None,
+            "16 tiles < 32 for Winograd, 2¹⁷ multiply-adds < 2²³ for im2col"
+        );
         let large = Tensor::<4>::zeros([1, 16, 32, 32], &device);
         assert_eq!(frozen_path(&conv, &large), Some(FrozenPath::Winograd));
         let wide = frozen_conv(128, 256, 3, false, &device);
         let few_tiles = Tensor::<4>::zeros([1, 128, 14, 14], &device);
-        assert_eq!(
-            frozen_path(&wide, &few_tiles),
-            None,
+        assert!(
+            is_im2col(frozen_path(&wide, &few_tiles)),
             "49 tiles < 128 for 2¹⁵ pairs"
         );
         let more_tiles = Tensor::<4>::zeros([3, 128, 14, 14], &device);
         assert_eq!(frozen_path(&wide, &more_tiles), Some(FrozenPath::Winograd));
         let ndarray = Tensor::<4>::zeros([1, 16, 32, 32], &BackendKind::NdArray.device());
         assert_eq!(frozen_path(&conv, &ndarray), None, "flex only");
-        let strided = Conv2dConfig::new([16, 16], [3, 3])
-            .with_stride([2, 2])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(&device)
-            .no_grad();
-        assert_eq!(frozen_path(&strided, &large), None, "stride 2");
-        let stem = Conv2dConfig::new([16, 16], [7, 7])
-            .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
-            .init(&device)
-            .no_grad();
-        assert_eq!(frozen_path(&stem, &large), None, "7×7");
+        let strided = general_conv(128, 256, 3, 2, 1, &device);
+        let input_28 = Tensor::<4>::zeros([1, 128, 28, 28], &device);
+        assert!(
+            is_im2col(frozen_path(&strided, &input_28)),
+            "stride 2, 14² outputs"
+        );
+        // More than 1024 output pixels per image: flex's own tiled convolution.
+        let larger = Tensor::<4>::zeros([1, 16, 48, 48], &device);
+        let stem = general_conv(16, 16, 7, 1, 3, &device);
+        assert_eq!(frozen_path(&stem, &larger), None, "7×7 at 48²");
         let trainable = Conv2dConfig::new([16, 16], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .init(&device);
@@ -478,10 +628,23 @@ mod tests {
             None,
             "weights that need a gradient"
         );
+        let asymmetric = Conv2dConfig::new([128, 256], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 0, 1, 1))
+            .init(&device)
+            .no_grad();
+        assert_eq!(
+            frozen_path(&asymmetric, &few_tiles),
+            None,
+            "asymmetric padding"
+        );
         set_winograd(false);
-        let no_winograd = frozen_path(&conv, &large);
+        let no_winograd = frozen_path(&conv, &larger);
         set_winograd(true);
         assert_eq!(no_winograd, None, "Winograd switched off");
+        set_im2col(false);
+        let no_im2col = frozen_path(&wide, &few_tiles);
+        set_im2col(true);
+        assert_eq!(no_im2col, None, "im2col switched off");
         crate::gate_op::set_fused_ops(false);
         let pointwise = frozen_path(&frozen_conv(16, 16, 1, false, &device), &large);
         crate::gate_op::set_fused_ops(true);

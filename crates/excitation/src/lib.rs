@@ -38,6 +38,7 @@ pub mod error;
 pub mod experiment_error;
 pub mod gate;
 pub mod gate_op;
+pub mod im2col;
 pub mod imagenet;
 pub mod max_pool;
 pub mod normalize;

@@ -1,0 +1,287 @@
+//! Convolutions as one im2col matrix and one multi-threaded GEMM per image.
+//!
+//! flex's own `conv2d` also multiplies an im2col matrix by the weight, but it first copies the
+//! weight into another layout (serially, on every call) and splits the work only over images
+//! and 512-pixel tiles, so a convolution with few output pixels runs on one thread at batch 1
+//! (ResNet50's 512-channel 3×3 layers at 7×7: 8.0 ms on flex against PyTorch's 3.0 ms on the
+//! same two cores, `bench_convs --batch 1`). Here the im2col rows are ordered like the
+//! weight's `[k, c, kh, kw]` layout, so the weight is the GEMM's left operand as it is, and the
+//! GEMM itself is split over the threads:
+//!
+//! `y[n] (k × oh·ow) = W (k × c·kh·kw) · col[n] (c·kh·kw × oh·ow)`,
+//! `col[n][(ci·kh + i)·kw + j, oy·ow + ox] = x[n, ci, oy·s + i − p, ox·s + j − p]` (zero
+//! outside the image).
+//!
+//! Used by [`crate::conv_op`] for the forward pass of frozen convolutions that neither the
+//! Winograd nor the pointwise path takes (see [`worthwhile`]).
+
+// `unsafe` is allowed here for one call: `gemm::gemm`, an unsafe raw-pointer API (the
+// workspace denies `unsafe` elsewhere; see the comment in Cargo.toml).
+#![allow(unsafe_code)]
+
+use rayon::prelude::*;
+
+/// Kernel size, stride and zero padding (the same on both sides) of a convolution, per
+/// spatial axis (height, width). No dilation, one group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`, each at least 1.
+    pub stride: [usize; 2],
+    /// `[ph, pw]`.
+    pub padding: [usize; 2],
+}
+
+impl Geometry {
+    /// The output's `[oh, ow]` for an input of `[h, w]`, or `None` if the padded input is
+    /// smaller than the kernel.
+    pub fn output_size(&self, [h, w]: [usize; 2]) -> Option<[usize; 2]> {
+        let axis = |size: usize, a: usize| {
+            let padded = size + 2 * self.padding[a];
+            (padded >= self.kernel[a]).then(|| (padded - self.kernel[a]) / self.stride[a] + 1)
+        };
+        Some([axis(h, 0)?, axis(w, 1)?])
+    }
+}
+
+/// Whether [`conv2d`] beats flex's `conv2d` for an image of `pixels` output pixels and
+/// `multiply_adds` per image (`bench_convs --batch 1`, and model-level A/B runs of
+/// `bench_models --no-im2col`, docs/performance.md): flex's own splits images into 512-pixel
+/// tiles and runs them in parallel, which serves large images well; up to two tiles per image
+/// its serial weight copy and its lack of parallelism within a tile cost more than this
+/// path's one im2col matrix. Tiny convolutions (under 2²³ multiply-adds, such as DenseNet's
+/// 128 → 32 growth layers at 7×7) gain nothing from a split GEMM and keep flex's.
+pub fn worthwhile(pixels: usize, multiply_adds: usize) -> bool {
+    pixels <= 1024 && multiply_adds >= 1 << 23
+}
+
+/// `y = conv(x, weight) + bias` for `geometry`.
+///
+/// # Shapes
+/// - `x`: `[n, c, h, w]` (row-major, contiguous);
+/// - `weight`: `[k, c, kh, kw]`;
+/// - `bias`: `[k]`;
+/// - returns the output, `[n, k, oh, ow]`, and `[oh, ow]`.
+///
+/// # Panics
+/// If a slice length does not match the shapes, or the padded input is smaller than the
+/// kernel (callers pass tensors of checked shapes).
+pub fn conv2d(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    k: usize,
+    geometry: Geometry,
+    bias: Option<&[f32]>,
+) -> (Vec<f32>, [usize; 2]) {
+    let [kh, kw] = geometry.kernel;
+    let [oh, ow] = geometry
+        .output_size([h, w])
+        .expect("im2col::conv2d: the padded input is smaller than the kernel");
+    let (depth, pixels) = (c * kh * kw, oh * ow);
+    assert_eq!(x.len(), n * c * h * w, "im2col::conv2d: input length");
+    assert_eq!(weight.len(), k * depth, "im2col::conv2d: weight length");
+    assert!(
+        bias.is_none_or(|b| b.len() == k),
+        "im2col::conv2d: bias length"
+    );
+
+    let mut y = vec![0.0f32; n * k * pixels];
+    let mut col = vec![0.0f32; depth * pixels];
+    for (image, out) in x
+        .chunks_exact(c * h * w)
+        .zip(y.chunks_exact_mut(k * pixels))
+    {
+        fill_columns(&mut col, image, [c, h, w], geometry, [oh, ow]);
+        // SAFETY: `out` is k × pixels (row stride `pixels`), `weight` k × depth (row stride
+        // `depth`), `col` depth × pixels (row stride `pixels`); all three lie inside their
+        // slices, and `out` does not overlap the two others.
+        unsafe {
+            gemm::gemm(
+                k,
+                pixels,
+                depth,
+                out.as_mut_ptr(),
+                1,
+                pixels as isize,
+                false,
+                weight.as_ptr(),
+                1,
+                depth as isize,
+                col.as_ptr(),
+                1,
+                pixels as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            );
+        }
+        if let Some(bias) = bias {
+            for (row, b) in out.chunks_exact_mut(pixels).zip(bias) {
+                row.iter_mut().for_each(|v| *v += b);
+            }
+        }
+    }
+    (y, [oh, ow])
+}
+
+/// The im2col matrix of one image `[c, h, w]` into `col` (`c·kh·kw × oh·ow`), one input
+/// channel's `kh·kw` rows per rayon task.
+fn fill_columns(
+    col: &mut [f32],
+    image: &[f32],
+    [c, h, w]: [usize; 3],
+    geometry: Geometry,
+    [oh, ow]: [usize; 2],
+) {
+    let Geometry {
+        kernel: [kh, kw],
+        stride: [sh, sw],
+        padding: [ph, pw],
+    } = geometry;
+    let pixels = oh * ow;
+    col.par_chunks_mut(kh * kw * pixels)
+        .zip(image.par_chunks_exact(h * w))
+        .take(c)
+        .for_each(|(rows, plane)| {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let row = &mut rows[(i * kw + j) * pixels..][..pixels];
+                    for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
+                        // Input row oy·sh + i − ph, if inside the image.
+                        let iy = (oy * sh + i).checked_sub(ph).filter(|&iy| iy < h);
+                        let Some(iy) = iy else {
+                            out.fill(0.0);
+                            continue;
+                        };
+                        let src = &plane[iy * w..][..w];
+                        if sw == 1 {
+                            // Output columns whose input column ox + j − pw lies in [0, w).
+                            let lo = pw.saturating_sub(j).min(ow);
+                            let hi = (w + pw).saturating_sub(j).clamp(lo, ow);
+                            out[..lo].fill(0.0);
+                            out[lo..hi].copy_from_slice(&src[lo + j - pw..hi + j - pw]);
+                            out[hi..].fill(0.0);
+                        } else {
+                            for (ox, v) in out.iter_mut().enumerate() {
+                                *v = (ox * sw + j)
+                                    .checked_sub(pw)
+                                    .and_then(|ix| src.get(ix))
+                                    .copied()
+                                    .unwrap_or(0.0);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::values as seeded;
+
+    /// The direct convolution in f64 (independent of the im2col layout).
+    fn direct(
+        x: &[f32],
+        [n, c, h, w]: [usize; 4],
+        weight: &[f32],
+        k: usize,
+        g: Geometry,
+        bias: Option<&[f32]>,
+    ) -> Vec<f64> {
+        let [kh, kw] = g.kernel;
+        let [oh, ow] = g.output_size([h, w]).unwrap();
+        let mut y = vec![0.0f64; n * k * oh * ow];
+        for b in 0..n {
+            for ko in 0..k {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut s = bias.map_or(0.0, |bias| bias[ko] as f64);
+                        for ci in 0..c {
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    let iy =
+                                        (oy * g.stride[0] + i) as isize - g.padding[0] as isize;
+                                    let ix =
+                                        (ox * g.stride[1] + j) as isize - g.padding[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xv = x[((b * c + ci) * h + iy as usize) * w + ix as usize];
+                                    let wv = weight[((ko * c + ci) * kh + i) * kw + j];
+                                    s += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        y[((b * k + ko) * oh + oy) * ow + ox] = s;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_the_direct_convolution_for_several_geometries() {
+        let cases = [
+            // (n, c, h, w, k, kernel, stride, padding)
+            (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
+            (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),
+            (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3]),
+            (1, 4, 6, 5, 3, [1, 1], [2, 2], [0, 0]),
+            (1, 2, 5, 6, 3, [3, 2], [1, 2], [0, 1]),
+            (3, 6, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
+        ];
+        for (t, &(n, c, h, w, k, kernel, stride, padding)) in cases.iter().enumerate() {
+            let g = Geometry {
+                kernel,
+                stride,
+                padding,
+            };
+            let x = seeded(n * c * h * w, 10 + t as u64);
+            let weight = seeded(k * c * kernel[0] * kernel[1], 20 + t as u64);
+            let bias = seeded(k, 30 + t as u64);
+            for bias in [None, Some(&bias[..])] {
+                let (got, [oh, ow]) = conv2d(&x, [n, c, h, w], &weight, k, g, bias);
+                let want = direct(&x, [n, c, h, w], &weight, k, g, bias);
+                assert_eq!([oh, ow], g.output_size([h, w]).unwrap());
+                assert_eq!(got.len(), want.len());
+                let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let err = got
+                    .iter()
+                    .zip(&want)
+                    .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+                assert!(err <= 1e-6 * scale, "case {t}: error {err} of {scale}");
+            }
+        }
+    }
+
+    #[test]
+    fn output_size_follows_the_convolution_arithmetic() {
+        let g = |kernel, stride, padding| Geometry {
+            kernel,
+            stride,
+            padding,
+        };
+        // ResNet's stem: 224 → 112; a stride-2 3×3: 56 → 28; 1×1 stride 2: 56 → 28.
+        assert_eq!(
+            g([7, 7], [2, 2], [3, 3]).output_size([224, 224]),
+            Some([112, 112])
+        );
+        assert_eq!(
+            g([3, 3], [2, 2], [1, 1]).output_size([56, 56]),
+            Some([28, 28])
+        );
+        assert_eq!(
+            g([1, 1], [2, 2], [0, 0]).output_size([56, 55]),
+            Some([28, 28])
+        );
+        assert_eq!(g([5, 5], [1, 1], [0, 0]).output_size([4, 9]), None);
+    }
+}
