@@ -25,7 +25,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
-use burn::backend::ops::{ConvOptions, ConvTransposeOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
@@ -50,9 +50,9 @@ pub enum FrozenPath {
     Pointwise,
     /// Any other frozen convolution (no dilation, one group) with few output pixels per
     /// image ([`im2col::worthwhile`]): forward by [`im2col::conv2d`] (the weight as it is,
-    /// one GEMM per image split over the threads); input gradient by flex's transposed
-    /// convolution, as burn's autodiff computes it. `input` is the input's `[h, w]`, which
-    /// the transposed convolution needs to restore (strided layers).
+    /// one GEMM per image split over the threads); input gradient by
+    /// [`im2col::conv2d_input_gradient`] (its adjoint: GEMM, then col2im). `input` is the
+    /// input's `[h, w]`, which strided layers do not determine from the output's.
     Im2col {
         /// Kernel size, stride and padding.
         geometry: im2col::Geometry,
@@ -153,22 +153,17 @@ fn frozen_conv2d_backward(
             Flex::conv2d(grad, transposed, None, pointwise_options())
         }
         FrozenPath::Im2col { geometry, input } => {
-            let [_, _, oh, ow] = grad.shape().dims();
-            // The rows/columns of the input that the forward's last window did not reach
-            // (strided layers): the transposed convolution's output padding, as in burn's
-            // `conv2d_x_backward`.
-            let padding_out = |a: usize, out: usize| {
-                let reached = (out - 1) * geometry.stride[a] + geometry.kernel[a];
-                (input[a] + 2 * geometry.padding[a]).saturating_sub(reached)
-            };
-            let options = ConvTransposeOptions::new(
-                geometry.stride,
-                geometry.padding,
-                [padding_out(0, oh), padding_out(1, ow)],
-                [1, 1],
-                1,
+            let [n, k, oh, ow] = grad.shape().dims();
+            let c = weight.shape().dims::<4>()[1];
+            let (grad, weight) = (contiguous(grad), contiguous(weight));
+            let gx = im2col::conv2d_input_gradient(
+                values(&grad),
+                [n, k, oh, ow],
+                values(&weight),
+                [c, input[0], input[1]],
+                geometry,
             );
-            Flex::conv_transpose2d(grad, weight, None, options)
+            FloatTensor::<Flex>::from_data(TensorData::new(gx, [n, c, input[0], input[1]]))
         }
     }
 }

@@ -129,6 +129,133 @@ pub fn conv2d(
     (y, [oh, ow])
 }
 
+/// The input gradient of [`conv2d`] (without bias) for the output gradient `dy`: per image,
+/// `cols = Wᵀ · dy[n]` (one GEMM split over the threads, the weight read transposed in
+/// place), then `col2im`, the adjoint of the im2col gather: each column entry is added back
+/// to the input pixel it was read from.
+///
+/// # Shapes
+/// - `dy`: `[n, k, oh, ow]` (row-major, contiguous), with `[oh, ow]` =
+///   `geometry.output_size([h, w])`;
+/// - `weight`: `[k, c, kh, kw]`;
+/// - returns `[n, c, h, w]`.
+///
+/// # Panics
+/// If a slice length does not match the shapes (callers pass tensors of checked shapes).
+pub fn conv2d_input_gradient(
+    dy: &[f32],
+    [n, k, oh, ow]: [usize; 4],
+    weight: &[f32],
+    [c, h, w]: [usize; 3],
+    geometry: Geometry,
+) -> Vec<f32> {
+    let [kh, kw] = geometry.kernel;
+    assert_eq!(
+        geometry.output_size([h, w]),
+        Some([oh, ow]),
+        "im2col::conv2d_input_gradient: output size"
+    );
+    let (depth, pixels) = (c * kh * kw, oh * ow);
+    assert_eq!(
+        dy.len(),
+        n * k * pixels,
+        "im2col::conv2d_input_gradient: gradient length"
+    );
+    assert_eq!(
+        weight.len(),
+        k * depth,
+        "im2col::conv2d_input_gradient: weight length"
+    );
+
+    let mut dx = vec![0.0f32; n * c * h * w];
+    let mut col = vec![0.0f32; depth * pixels];
+    for (dy, dx) in dy
+        .chunks_exact(k * pixels)
+        .zip(dx.chunks_exact_mut(c * h * w))
+    {
+        // SAFETY: `col` is depth × pixels (row stride `pixels`); `weight` read as its
+        // transpose, depth × k (element (r, kk) at kk·depth + r: column stride `depth`, row
+        // stride 1); `dy` k × pixels (row stride `pixels`); all inside their slices, and
+        // `col` overlaps neither of the others.
+        unsafe {
+            gemm::gemm(
+                depth,
+                pixels,
+                k,
+                col.as_mut_ptr(),
+                1,
+                pixels as isize,
+                false,
+                weight.as_ptr(),
+                depth as isize,
+                1,
+                dy.as_ptr(),
+                1,
+                pixels as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            );
+        }
+        add_columns(dx, &col, [c, h, w], geometry, [oh, ow]);
+    }
+    dx
+}
+
+/// `col2im`: adds each entry of `col` (`c·kh·kw × oh·ow`, laid out as [`fill_columns`]
+/// writes it) to the pixel of the image `[c, h, w]` it was gathered from, one input
+/// channel's plane per rayon task (so no two tasks write the same pixel).
+fn add_columns(
+    image: &mut [f32],
+    col: &[f32],
+    [c, h, w]: [usize; 3],
+    geometry: Geometry,
+    [oh, ow]: [usize; 2],
+) {
+    let Geometry {
+        kernel: [kh, kw],
+        stride: [sh, sw],
+        padding: [ph, pw],
+    } = geometry;
+    let pixels = oh * ow;
+    image
+        .par_chunks_exact_mut(h * w)
+        .zip(col.par_chunks(kh * kw * pixels))
+        .take(c)
+        .for_each(|(plane, rows)| {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let row = &rows[(i * kw + j) * pixels..][..pixels];
+                    for (oy, src) in row.chunks_exact(ow).enumerate() {
+                        let Some(iy) = (oy * sh + i).checked_sub(ph).filter(|&iy| iy < h) else {
+                            continue;
+                        };
+                        let dst = &mut plane[iy * w..][..w];
+                        if sw == 1 {
+                            let lo = pw.saturating_sub(j).min(ow);
+                            let hi = (w + pw).saturating_sub(j).clamp(lo, ow);
+                            for (d, s) in dst[lo + j - pw..hi + j - pw].iter_mut().zip(&src[lo..hi])
+                            {
+                                *d += s;
+                            }
+                        } else {
+                            for (ox, s) in src.iter().enumerate() {
+                                if let Some(d) =
+                                    (ox * sw + j).checked_sub(pw).and_then(|ix| dst.get_mut(ix))
+                                {
+                                    *d += s;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
 /// The im2col matrix of one image `[c, h, w]` into `col` (`c·kh·kw × oh·ow`), one input
 /// channel's `kh·kw` rows per rayon task.
 fn fill_columns(
@@ -259,6 +386,50 @@ mod tests {
                     .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
                 assert!(err <= 1e-6 * scale, "case {t}: error {err} of {scale}");
             }
+        }
+    }
+
+    /// `conv2d_input_gradient` is the adjoint of `conv2d`: ⟨conv(x), g⟩ = ⟨x, grad(g)⟩ (sums in
+    /// f64), on the same geometries.
+    #[test]
+    fn input_gradient_is_the_adjoint_of_the_convolution() {
+        let cases = [
+            (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
+            (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),
+            (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3]),
+            (1, 4, 6, 5, 3, [1, 1], [2, 2], [0, 0]),
+            (1, 2, 5, 6, 3, [3, 2], [1, 2], [0, 1]),
+            (3, 6, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
+            (1, 4, 15, 12, 3, [3, 3], [2, 2], [1, 1]),
+        ];
+        for (t, &(n, c, h, w, k, kernel, stride, padding)) in cases.iter().enumerate() {
+            let g = Geometry {
+                kernel,
+                stride,
+                padding,
+            };
+            let [oh, ow] = g.output_size([h, w]).unwrap();
+            let x = seeded(n * c * h * w, 40 + t as u64);
+            let weight = seeded(k * c * kernel[0] * kernel[1], 50 + t as u64);
+            let dy = seeded(n * k * oh * ow, 60 + t as u64);
+            let (y, _) = conv2d(&x, [n, c, h, w], &weight, k, g, None);
+            let dx = conv2d_input_gradient(&dy, [n, k, oh, ow], &weight, [c, h, w], g);
+            let dot = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum::<f64>()
+            };
+            let (lhs, rhs) = (dot(&y, &dy), dot(&x, &dx));
+            let scale = y
+                .iter()
+                .zip(&dy)
+                .map(|(a, b)| (*a as f64 * *b as f64).abs())
+                .sum::<f64>();
+            assert!(
+                (lhs - rhs).abs() <= 1e-5 * scale,
+                "case {t}: {lhs} vs {rhs}"
+            );
         }
     }
 
