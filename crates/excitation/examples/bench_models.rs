@@ -22,7 +22,7 @@
 //! (default: the number of CPUs, like rayon) `--no-torch` `--skip-slow` (skip the backward-pass
 //! operations on ndarray, ~35 s per ResNet50 image) `--json PATH` (write all numbers)
 //! `--straight-through` (switch off the single-operation gates of `excitation::gate_op` and
-//! `excitation::pool_op`, and the Winograd convolutions of `excitation::conv_op`, to compare
+//! `excitation::pool_op`, and the frozen convolutions of `excitation::conv_op`, to compare
 //! against the tensor-operation forms) `--no-winograd` (switch off only the Winograd
 //! convolutions) `--no-im2col` (switch off only the im2col convolutions of `conv_op`).
 

@@ -1,25 +1,27 @@
 //! Frozen convolutions as one custom autodiff operation on flex: 3×3 by Winograd's
-//! F(2×2, 3×3), 1×1 with a direct input gradient.
+//! F(2×2, 3×3), 1×1 with a direct input gradient, small ones by im2col and a threaded GEMM.
 //!
 //! The models' convolutions are frozen (no parameter gradients), so a pullback needs from
-//! each one only its value and its input gradient. Two kinds hold nearly all of ResNet50's,
-//! VGG11_BN's and DenseNet121's arithmetic, and both get a cheaper computation here,
-//! registered with burn's autodiff as one operation that keeps only the weight for the
-//! backward pass:
+//! each one only its value and its input gradient. Each of the following gets a cheaper
+//! computation here than burn's default, registered with burn's autodiff as one operation
+//! that keeps only the weight for the backward pass:
 //!
 //! - 3×3, stride 1, padding 1 ([`FrozenPath::Winograd`]): value and input gradient by
 //!   [`crate::winograd::conv3x3`] (2.25× fewer multiply-adds than flex's im2col + GEMM; the
 //!   input gradient is the same kind of convolution with flipped, transposed kernels);
 //! - 1×1, stride 1 ([`FrozenPath::Pointwise`]): flex's own convolution forward, and as input
 //!   gradient the 1×1 convolution with the transposed weight, instead of burn's transposed
-//!   convolution (a GEMM into a buffer, then a scatter into a zeroed output).
+//!   convolution (a GEMM into a buffer, then a scatter into a zeroed output);
+//! - any other convolution with few output pixels per image ([`FrozenPath::Im2col`]: strided
+//!   layers, and 3×3 layers with too few tiles for Winograd): [`crate::im2col`], whose GEMM
+//!   is split over the threads even for one image.
 //!
 //! [`conv2d`] is the models' entry point: it takes these paths where they apply (see
-//! [`frozen_path`]) and calls burn's own `Conv2d::forward` everywhere else (other kernel
-//! shapes and strides, other devices and dtypes, trainable weights, small inputs for
-//! Winograd). Values and gradients equal burn's to float32 rounding (tests below and the
-//! PyTorch parity tests). [`crate::gate_op::set_fused_ops`]`(false)` switches both paths off
-//! together with the single-operation gates; [`set_winograd`]`(false)` only the first.
+//! [`frozen_path`]) and calls burn's own `Conv2d::forward` everywhere else (large images
+//! outside Winograd's reach, other devices and dtypes, trainable weights). Values and
+//! gradients equal burn's to float32 rounding (tests below and the PyTorch parity tests).
+//! [`crate::gate_op::set_fused_ops`]`(false)` switches all paths off together with the
+//! single-operation gates; [`set_winograd`]`(false)` and [`set_im2col`]`(false)` one each.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

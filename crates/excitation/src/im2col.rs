@@ -12,10 +12,11 @@
 //! `col[n][(ci·kh + i)·kw + j, oy·ow + ox] = x[n, ci, oy·s + i − p, ox·s + j − p]` (zero
 //! outside the image).
 //!
-//! Used by [`crate::conv_op`] for the forward pass of frozen convolutions that neither the
-//! Winograd nor the pointwise path takes (see [`worthwhile`]).
+//! The input gradient is the adjoint: `Wᵀ · dy[n]` in one GEMM, then `col2im` (each column
+//! entry added back to the pixel it was gathered from). Used by [`crate::conv_op`] for frozen
+//! convolutions that neither the Winograd nor the pointwise path takes (see [`worthwhile`]).
 
-// `unsafe` is allowed here for one call: `gemm::gemm`, an unsafe raw-pointer API (the
+// `unsafe` is allowed here for the two calls of `gemm::gemm`, an unsafe raw-pointer API (the
 // workspace denies `unsafe` elsewhere; see the comment in Cargo.toml).
 #![allow(unsafe_code)]
 
