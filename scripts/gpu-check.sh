@@ -123,7 +123,11 @@ status=0
 if [ "$parity" = 1 ]; then
     echo "== parity on $backend (fixtures: crates/excitation/tests/fixtures)" | tee "$out/parity.log"
     # All parity tests on the chosen backend (the tiny models' ndarray runs are replaced too).
-    if CURTAIN_FIXTURES="$PWD/crates/excitation/tests/fixtures" CURTAIN_PARITY_BACKENDS=$backend \
+    # cubecl's least autotuning for the parity tests (any candidate kernel must give the same
+    # values; on an H100 the default tuning made ResNet50's first gradient take ~1 min of
+    # compiling, docs/performance.md "GPU"); the benchmark keeps the default.
+    if CUBECL_AUTOTUNE_LEVEL=${CUBECL_AUTOTUNE_LEVEL:-minimal} \
+        CURTAIN_FIXTURES="$PWD/crates/excitation/tests/fixtures" CURTAIN_PARITY_BACKENDS=$backend \
         limited "$parity_timeout" "$bundle/parity" "${parity_filters[@]}" --test-threads 1 --nocapture >>"$out/parity.log" 2>&1; then
         echo "parity: PASS" | tee -a "$out/parity.log"
     else
