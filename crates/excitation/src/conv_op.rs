@@ -413,6 +413,25 @@ mod tests {
         a.iter().fold(0f32, |m, v| m.max(v.abs()))
     }
 
+    /// The values of `conv2d(conv, x)` (`frozen`) or `conv.forward(x)`, and the gradient of
+    /// `Σ y·g` with respect to `x`.
+    fn value_and_input_gradient(
+        conv: &Conv2d,
+        x0: &Tensor<4>,
+        g: &Tensor<4>,
+        frozen: bool,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let x = x0.clone().require_grad();
+        let y = if frozen {
+            conv2d(conv, x.clone())
+        } else {
+            conv.forward(x.clone())
+        };
+        let grads = (y.clone() * g.clone()).sum().backward();
+        let gx = x.grad(&grads).expect("input gradient");
+        (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
+    }
+
     /// Value and input gradient equal burn's `Conv2d` on flex (im2col, transposed convolution)
     /// on odd and even sizes, with and without bias, for both paths.
     #[test]
@@ -436,19 +455,8 @@ mod tests {
             );
             let g = seeded(n * k * h * w, 14);
             let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, h, w]), &device);
-            let run = |frozen: bool| {
-                let x = x0.clone().require_grad();
-                let y = if frozen {
-                    conv2d(&conv, x.clone())
-                } else {
-                    conv.forward(x.clone())
-                };
-                let grads = (y.clone() * g.clone()).sum().backward();
-                let gx = x.grad(&grads).expect("input gradient");
-                (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
-            };
-            let (y_frozen, gx_frozen) = run(true);
-            let (y_burn, gx_burn) = run(false);
+            let (y_frozen, gx_frozen) = value_and_input_gradient(&conv, &x0, &g, true);
+            let (y_burn, gx_burn) = value_and_input_gradient(&conv, &x0, &g, false);
             let what = format!("{path:?} {:?}", (n, c, k, h, w, bias));
             assert!(
                 max_abs_diff(&y_frozen, &y_burn) <= 1e-5 * max_abs(&y_burn),
@@ -558,19 +566,8 @@ mod tests {
             let [_, _, oh, ow] = conv.forward(x0.clone()).dims();
             let g = seeded(n * k * oh * ow, 16);
             let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, oh, ow]), &device);
-            let run = |frozen: bool| {
-                let x = x0.clone().require_grad();
-                let y = if frozen {
-                    conv2d(&conv, x.clone())
-                } else {
-                    conv.forward(x.clone())
-                };
-                let grads = (y.clone() * g.clone()).sum().backward();
-                let gx = x.grad(&grads).expect("input gradient");
-                (tensor_to_vec(y).unwrap(), tensor_to_vec(gx).unwrap())
-            };
-            let (y_frozen, gx_frozen) = run(true);
-            let (y_burn, gx_burn) = run(false);
+            let (y_frozen, gx_frozen) = value_and_input_gradient(&conv, &x0, &g, true);
+            let (y_burn, gx_burn) = value_and_input_gradient(&conv, &x0, &g, false);
             assert_eq!(y_frozen.len(), y_burn.len(), "{what}");
             assert_eq!(gx_frozen.len(), gx_burn.len(), "{what}");
             assert!(

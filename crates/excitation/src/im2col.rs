@@ -355,18 +355,30 @@ mod tests {
         y
     }
 
+    /// Test geometries `(n, c, h, w, k, kernel, stride, padding)`: strides, 7×7, 5×5, 1×1,
+    /// a non-square kernel, and a strided one whose windows leave input rows unreached.
+    const CASES: [(
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+    ); 7] = [
+        (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
+        (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),
+        (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3]),
+        (1, 4, 6, 5, 3, [1, 1], [2, 2], [0, 0]),
+        (1, 2, 5, 6, 3, [3, 2], [1, 2], [0, 1]),
+        (3, 6, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
+        (1, 4, 15, 12, 3, [3, 3], [2, 2], [1, 1]),
+    ];
+
     #[test]
     fn matches_the_direct_convolution_for_several_geometries() {
-        let cases = [
-            // (n, c, h, w, k, kernel, stride, padding)
-            (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
-            (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),
-            (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3]),
-            (1, 4, 6, 5, 3, [1, 1], [2, 2], [0, 0]),
-            (1, 2, 5, 6, 3, [3, 2], [1, 2], [0, 1]),
-            (3, 6, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
-        ];
-        for (t, &(n, c, h, w, k, kernel, stride, padding)) in cases.iter().enumerate() {
+        for (t, &(n, c, h, w, k, kernel, stride, padding)) in CASES.iter().enumerate() {
             let g = Geometry {
                 kernel,
                 stride,
@@ -394,16 +406,7 @@ mod tests {
     /// f64), on the same geometries.
     #[test]
     fn input_gradient_is_the_adjoint_of_the_convolution() {
-        let cases = [
-            (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
-            (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),
-            (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3]),
-            (1, 4, 6, 5, 3, [1, 1], [2, 2], [0, 0]),
-            (1, 2, 5, 6, 3, [3, 2], [1, 2], [0, 1]),
-            (3, 6, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
-            (1, 4, 15, 12, 3, [3, 3], [2, 2], [1, 1]),
-        ];
-        for (t, &(n, c, h, w, k, kernel, stride, padding)) in cases.iter().enumerate() {
+        for (t, &(n, c, h, w, k, kernel, stride, padding)) in CASES.iter().enumerate() {
             let g = Geometry {
                 kernel,
                 stride,
