@@ -206,6 +206,20 @@ pub fn conv2d_input_gradient(
     dx
 }
 
+/// The input index `out·stride + tap − pad` that output index `out` reads through kernel tap
+/// `tap` along one axis, if it lies inside the input's `size`.
+fn input_index(out: usize, tap: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
+    (out * stride + tap).checked_sub(pad).filter(|&i| i < size)
+}
+
+/// For stride 1 along the width: the output columns `lo..hi` whose input column
+/// `ox + tap − pad` lies inside `[0, w)` (the others read zero padding).
+fn inside_columns(tap: usize, pad: usize, w: usize, ow: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(tap).min(ow);
+    let hi = (w + pad).saturating_sub(tap).clamp(lo, ow);
+    (lo, hi)
+}
+
 /// `col2im`: adds each entry of `col` (`c·kh·kw × oh·ow`, laid out as [`fill_columns`]
 /// writes it) to the pixel of the image `[c, h, w]` it was gathered from, one input
 /// channel's plane per rayon task (so no two tasks write the same pixel).
@@ -231,23 +245,20 @@ fn add_columns(
                 for j in 0..kw {
                     let row = &rows[(i * kw + j) * pixels..][..pixels];
                     for (oy, src) in row.chunks_exact(ow).enumerate() {
-                        let Some(iy) = (oy * sh + i).checked_sub(ph).filter(|&iy| iy < h) else {
+                        let Some(iy) = input_index(oy, i, sh, ph, h) else {
                             continue;
                         };
                         let dst = &mut plane[iy * w..][..w];
                         if sw == 1 {
-                            let lo = pw.saturating_sub(j).min(ow);
-                            let hi = (w + pw).saturating_sub(j).clamp(lo, ow);
+                            let (lo, hi) = inside_columns(j, pw, w, ow);
                             for (d, s) in dst[lo + j - pw..hi + j - pw].iter_mut().zip(&src[lo..hi])
                             {
                                 *d += s;
                             }
                         } else {
                             for (ox, s) in src.iter().enumerate() {
-                                if let Some(d) =
-                                    (ox * sw + j).checked_sub(pw).and_then(|ix| dst.get_mut(ix))
-                                {
-                                    *d += s;
+                                if let Some(ix) = input_index(ox, j, sw, pw, w) {
+                                    dst[ix] += s;
                                 }
                             }
                         }
@@ -280,27 +291,19 @@ fn fill_columns(
                 for j in 0..kw {
                     let row = &mut rows[(i * kw + j) * pixels..][..pixels];
                     for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
-                        // Input row oy·sh + i − ph, if inside the image.
-                        let iy = (oy * sh + i).checked_sub(ph).filter(|&iy| iy < h);
-                        let Some(iy) = iy else {
+                        let Some(iy) = input_index(oy, i, sh, ph, h) else {
                             out.fill(0.0);
                             continue;
                         };
                         let src = &plane[iy * w..][..w];
                         if sw == 1 {
-                            // Output columns whose input column ox + j − pw lies in [0, w).
-                            let lo = pw.saturating_sub(j).min(ow);
-                            let hi = (w + pw).saturating_sub(j).clamp(lo, ow);
+                            let (lo, hi) = inside_columns(j, pw, w, ow);
                             out[..lo].fill(0.0);
                             out[lo..hi].copy_from_slice(&src[lo + j - pw..hi + j - pw]);
                             out[hi..].fill(0.0);
                         } else {
                             for (ox, v) in out.iter_mut().enumerate() {
-                                *v = (ox * sw + j)
-                                    .checked_sub(pw)
-                                    .and_then(|ix| src.get(ix))
-                                    .copied()
-                                    .unwrap_or(0.0);
+                                *v = input_index(ox, j, sw, pw, w).map_or(0.0, |ix| src[ix]);
                             }
                         }
                     }
