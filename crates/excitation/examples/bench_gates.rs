@@ -1,9 +1,11 @@
 //! Micro-benchmark of the excitation layers alone (flex, autodiff): forward + backward +
 //! reading the input gradient, median of 5 runs, repeated in alternating rounds.
 //!
-//! - the soft max-pool on VGG11_BN's first pool input `[5, 64, 224, 224]` (2×2, stride 2):
-//!   vanilla (hard max-pool gradient), excitation as one operation (`excitation::pool_op`),
-//!   excitation straight-through (`max_pool::straight_through_max_pool2d`);
+//! - the max-pool on VGG11_BN's first pool input `[5, 64, 224, 224]` (2×2, stride 2) and on
+//!   ResNet50's stem pool input `[5, 64, 112, 112]` (3×3, stride 2, padding 1): burn's own
+//!   `max_pool2d`, vanilla as one operation (`max_pool::hard_max_pool2d`, which takes
+//!   `excitation::pool_op` on flex), excitation as one operation, excitation straight-through
+//!   (`max_pool::straight_through_max_pool2d`);
 //! - the gated ReLU on `[5, 256, 56, 56]`: vanilla, one operation (`excitation::gate_op`),
 //!   straight-through (`relu::straight_through_relu`);
 //! - eval BatchNorm on `[5, 256, 56, 56]`: burn's `BatchNorm::forward` against
@@ -18,6 +20,8 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::BatchNormConfig;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Distribution, Tensor};
 use excitation::backend::BackendKind;
 use excitation::batch_norm::batch_norm_inference;
@@ -41,6 +45,16 @@ fn time(x0: &Tensor<4>, f: &dyn Fn(Tensor<4>) -> Tensor<4>) -> f64 {
     ts[2]
 }
 
+/// burn's own max-pool (flex's kernel, which also computes an index per output).
+fn burn_max_pool(x: Tensor<4>, k: usize, s: usize, p: usize) -> Tensor<4> {
+    max_pool2d(
+        x,
+        MaxPoolOptions::new([k, k])
+            .with_stride([s, s])
+            .with_padding([p, p]),
+    )
+}
+
 fn main() {
     let rounds = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [] => 3,
@@ -56,24 +70,50 @@ fn main() {
     let dev = BackendKind::Flex.autodiff_device();
     let t = 0.3;
     let pool_in = Tensor::<4>::random([5, 64, 224, 224], Distribution::Default, &dev);
+    let stem = Tensor::<4>::random([5, 64, 112, 112], Distribution::Normal(0.0, 1.0), &dev);
     let act = Tensor::<4>::random([5, 256, 56, 56], Distribution::Normal(0.0, 1.0), &dev);
     let bn = BatchNormConfig::new(256).init(&dev).no_grad().valid();
     let relu_mode = GradientMode::excitation(Sigma::Sigmoid, t).expect("valid temperature");
     let cases: Vec<(&str, &Tensor<4>, Box<dyn Fn(Tensor<4>) -> Tensor<4>>)> = vec![
         (
-            "pool vanilla",
+            "pool 2x2 burn's max_pool2d",
+            &pool_in,
+            Box::new(|x| burn_max_pool(x, 2, 2, 0)),
+        ),
+        (
+            "pool 2x2 vanilla, one op",
             &pool_in,
             Box::new(|x| hard_max_pool2d(x, 2, 2, 0)),
         ),
         (
-            "pool excitation, one op",
+            "pool 2x2 excitation, one op",
             &pool_in,
             Box::new(move |x| excitation_max_pool2d(x, 2, 2, 0, t)),
         ),
         (
-            "pool excitation, straight-through",
+            "pool 2x2 excitation, straight-through",
             &pool_in,
             Box::new(move |x| straight_through_max_pool2d(x, 2, 2, 0, t)),
+        ),
+        (
+            "pool 3x3/s2/p1 burn's max_pool2d",
+            &stem,
+            Box::new(|x| burn_max_pool(x, 3, 2, 1)),
+        ),
+        (
+            "pool 3x3/s2/p1 vanilla, one op",
+            &stem,
+            Box::new(|x| hard_max_pool2d(x, 3, 2, 1)),
+        ),
+        (
+            "pool 3x3/s2/p1 excitation, one op",
+            &stem,
+            Box::new(move |x| excitation_max_pool2d(x, 3, 2, 1, t)),
+        ),
+        (
+            "pool 3x3/s2/p1 excitation, straight-through",
+            &stem,
+            Box::new(move |x| straight_through_max_pool2d(x, 3, 2, 1, t)),
         ),
         (
             "relu vanilla",

@@ -244,7 +244,9 @@ fn pooled_size(h: usize, w: usize, k: usize, s: usize, p: usize) -> Option<(usiz
     Some(((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1))
 }
 
-/// PyTorch's `F.max_pool2d(x, k, s, p)` (implicit −∞ padding, floor mode).
+/// PyTorch's `F.max_pool2d(x, k, s, p)` (implicit −∞ padding, floor mode): on flex
+/// ([`pool_op::supported`]) one operation of [`crate::pool_op`], elsewhere burn's `max_pool2d`
+/// (same values and gradients).
 ///
 /// # Shapes
 /// - `x`: `[batch, channels, h, w]`; output `[batch, channels, h', w']` as for the layer.
@@ -254,6 +256,11 @@ pub fn hard_max_pool2d(
     stride: usize,
     padding: usize,
 ) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let fits = pooled_size(h, w, kernel_size, stride, padding).is_some();
+    if fits && pool_op::supported(&x) {
+        return pool_op::hard_max_pool2d(x, kernel_size, stride, padding);
+    }
     max_pool2d(
         x,
         MaxPoolOptions::new([kernel_size, kernel_size])
