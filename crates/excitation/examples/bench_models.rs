@@ -24,7 +24,17 @@
 //! `--straight-through` (switch off the single-operation gates of `excitation::gate_op` and
 //! `excitation::pool_op`, and the frozen convolutions of `excitation::conv_op`, to compare
 //! against the tensor-operation forms) `--no-winograd` (switch off only the Winograd
-//! convolutions) `--no-im2col` (switch off only the im2col convolutions of `conv_op`).
+//! convolutions) `--no-im2col` (switch off only the im2col convolutions of `conv_op`)
+//! `--rounds N` (default 1: run PyTorch, then this binary's backends, N times in turn; each
+//! cell is then the median over the rounds and each ratio the median of the rounds' ratios
+//! with their range, since a shared machine drifts between runs) `--torch-preload PATH` (run
+//! the PyTorch side with `LD_PRELOAD=PATH`, e.g. Debian's `libmimalloc.so.2`, to give it the
+//! same allocator as this binary, which uses mimalloc: docs/performance.md "Allocator").
+
+/// The same global allocator as the `curtain` binary (docs/performance.md "Allocator");
+/// `--torch-preload` gives the PyTorch side one too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -62,6 +72,8 @@ struct Options {
     straight_through: bool,
     no_winograd: bool,
     no_im2col: bool,
+    rounds: usize,
+    torch_preload: Option<String>,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -95,6 +107,8 @@ fn parse_args() -> Result<Options, String> {
         straight_through: false,
         no_winograd: false,
         no_im2col: false,
+        rounds: 1,
+        torch_preload: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -130,6 +144,14 @@ fn parse_args() -> Result<Options, String> {
             "--no-winograd" => o.no_winograd = true,
             "--no-im2col" => o.no_im2col = true,
             "--json" => o.json = Some(value()?),
+            "--rounds" => o.rounds = num(value()?, "--rounds")?.max(1),
+            "--torch-preload" => {
+                let path = value()?;
+                if !std::path::Path::new(&path).is_file() {
+                    return Err(format!("--torch-preload: no file `{path}`"));
+                }
+                o.torch_preload = Some(path)
+            }
             "-h" | "--help" => {
                 println!(
                     "{}",
@@ -186,9 +208,15 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
+/// The median (the mean of the two middle values for an even count).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Runs one operation to completion (results read back to the host, which also synchronises
@@ -323,8 +351,58 @@ fn run_rust(o: &Options) -> Vec<Value> {
     rows
 }
 
+/// (model, batch, op): the row of a table.
+type Key = (String, usize, String);
+/// Row -> implementation -> seconds (or MiB for the memory rows).
+type Table = BTreeMap<Key, BTreeMap<String, f64>>;
+
+/// One round's numbers: PyTorch's (under `torch_name`) and each backend's.
+fn round_table(torch_name: &str, torch: Option<&Value>, rust: &[Value]) -> Table {
+    let mut table = Table::new();
+    let mut add = |impl_name: &str, r: &Value| {
+        let key = (
+            r["model"].as_str().unwrap().to_string(),
+            r["batch"].as_u64().unwrap() as usize,
+            r["op"].as_str().unwrap().to_string(),
+        );
+        let v = if r["op"] == "peak_memory" {
+            r["peak_rss_mib"].as_f64()
+        } else {
+            r["seconds"].as_f64()
+        };
+        table
+            .entry(key)
+            .or_default()
+            .insert(impl_name.to_string(), v.unwrap_or(f64::NAN));
+        if let Some(c) = r["cuda_peak_mib"].as_f64() {
+            let key = (
+                r["model"].as_str().unwrap().to_string(),
+                r["batch"].as_u64().unwrap() as usize,
+                "cuda_peak_memory".to_string(),
+            );
+            table
+                .entry(key)
+                .or_default()
+                .insert(impl_name.to_string(), c);
+        }
+    };
+    if let Some(t) = torch {
+        for r in t["results"].as_array().into_iter().flatten() {
+            add(torch_name, r);
+        }
+    }
+    for r in rust {
+        add(r["impl"].as_str().unwrap(), r);
+    }
+    table
+}
+
 fn run_torch(o: &Options) -> Result<Value, String> {
-    let out = Command::new(&o.python)
+    let mut command = Command::new(&o.python);
+    if let Some(path) = &o.torch_preload {
+        command.env("LD_PRELOAD", path);
+    }
+    let out = command
         .arg(&o.torch_script)
         .args([
             "--models",
@@ -379,61 +457,41 @@ fn main() {
     excitation::conv_op::set_winograd(!o.no_winograd);
     excitation::conv_op::set_im2col(!o.no_im2col);
     let load_before = load_average();
-    let torch = if o.no_torch {
-        None
-    } else {
-        match run_torch(&o) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                eprintln!("bench_models: {e}");
-                std::process::exit(1);
-            }
+    let mut rounds = Vec::new();
+    for round in 1..=o.rounds {
+        if o.rounds > 1 {
+            eprintln!("bench_models: round {round} of {}", o.rounds);
         }
-    };
-    let rust = run_rust(&o);
-    let load_after = load_average();
-
-    // (model, batch, op) -> impl -> seconds / MiB
-    let mut table: BTreeMap<(String, usize, String), BTreeMap<String, f64>> = BTreeMap::new();
-    let mut add = |impl_name: &str, r: &Value| {
-        let key = (
-            r["model"].as_str().unwrap().to_string(),
-            r["batch"].as_u64().unwrap() as usize,
-            r["op"].as_str().unwrap().to_string(),
-        );
-        let v = if r["op"] == "peak_memory" {
-            r["peak_rss_mib"].as_f64()
+        let torch = if o.no_torch {
+            None
         } else {
-            r["seconds"].as_f64()
+            match run_torch(&o) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    eprintln!("bench_models: {e}");
+                    std::process::exit(1);
+                }
+            }
         };
-        table
-            .entry(key)
-            .or_default()
-            .insert(impl_name.to_string(), v.unwrap_or(f64::NAN));
-        if let Some(c) = r["cuda_peak_mib"].as_f64() {
-            let key = (
-                r["model"].as_str().unwrap().to_string(),
-                r["batch"].as_u64().unwrap() as usize,
-                "cuda_peak_memory".to_string(),
-            );
-            table
-                .entry(key)
-                .or_default()
-                .insert(impl_name.to_string(), c);
-        }
-    };
+        let rust = run_rust(&o);
+        rounds.push((torch, rust));
+    }
+    let load_after = load_average();
     let torch_name = format!("torch-{}", o.torch_device);
-    if let Some(t) = &torch {
-        for r in t["results"].as_array().into_iter().flatten() {
-            add(&torch_name, r);
-        }
-    }
-    for r in &rust {
-        add(r["impl"].as_str().unwrap(), r);
-    }
+    let tables: Vec<Table> = rounds
+        .iter()
+        .map(|(torch, rust)| round_table(&torch_name, torch.as_ref(), rust))
+        .collect();
     let impls: Vec<String> = o.backends.iter().map(|b| b.name().to_string()).collect();
-    println!("# excitation benchmark: {}x{} images, {} CPUs, torch threads {}, repeats {} (median), load avg before {load_before} / after {load_after}",
-        o.size, o.size, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.torch_threads, o.repeats);
+    println!("# excitation benchmark: {}x{} images, {} CPUs, torch threads {}, repeats {} (median), rounds {}, load avg before {load_before} / after {load_after}",
+        o.size, o.size, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.torch_threads, o.repeats, o.rounds);
+    println!(
+        "# allocators: flex/ndarray mimalloc (this binary's global allocator); torch {}",
+        match &o.torch_preload {
+            Some(path) => format!("LD_PRELOAD={path}"),
+            None => "as installed (glibc malloc unless preloaded)".into(),
+        }
+    );
     println!(
         "# gates: {}",
         if o.straight_through {
@@ -458,7 +516,7 @@ fn main() {
             "im2col + threaded GEMM where it applies (excitation::conv_op)"
         }
     );
-    if let Some(t) = &torch {
+    if let Some(t) = rounds.first().and_then(|(t, _)| t.as_ref()) {
         println!(
             "# torch {} on {}",
             t["torch"].as_str().unwrap_or("?"),
@@ -471,9 +529,9 @@ fn main() {
     }
     println!("{header}");
     println!("|{}", "---|".repeat(4 + 2 * impls.len()));
-    for ((model, batch, op), vals) in &table {
+    let keys: std::collections::BTreeSet<&Key> = tables.iter().flat_map(|t| t.keys()).collect();
+    for key @ (model, batch, op) in keys {
         let unit = if op.contains("memory") { " MiB" } else { " s" };
-        let t = vals.get(&torch_name).copied();
         let fmt = |v: f64| {
             if op.contains("memory") {
                 format!("{v:.0}{unit}")
@@ -481,21 +539,55 @@ fn main() {
                 format!("{v:.3}{unit}")
             }
         };
+        // This cell's value in each round that has it.
+        let values = |name: &str| -> Vec<f64> {
+            tables
+                .iter()
+                .filter_map(|t| t.get(key).and_then(|v| v.get(name)).copied())
+                .collect()
+        };
+        let t = values(&torch_name);
         let mut line = format!(
             "| {model} | {batch} | {op} | {} |",
-            t.map(fmt).unwrap_or_else(|| "–".into())
+            if t.is_empty() {
+                "–".into()
+            } else {
+                fmt(median(t))
+            }
         );
         for i in &impls {
-            match (vals.get(i), t) {
-                (Some(&v), Some(t)) => line += &format!(" {} | {:.2}× |", fmt(v), v / t),
-                (Some(&v), None) => line += &format!(" {} | – |", fmt(v)),
-                (None, _) => line += " skipped | – |",
+            let v = values(i);
+            if v.is_empty() {
+                line += " skipped | – |";
+                continue;
             }
+            let ratios: Vec<f64> = tables
+                .iter()
+                .filter_map(|t| {
+                    let cell = t.get(key)?;
+                    Some(cell.get(i.as_str())? / cell.get(&torch_name)?)
+                })
+                .collect();
+            let ratio = match ratios.len() {
+                0 => "–".to_string(),
+                1 => format!("{:.2}×", ratios[0]),
+                _ => {
+                    let (lo, hi) = ratios
+                        .iter()
+                        .fold((f64::INFINITY, 0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+                    format!("{:.2}× ({lo:.2}–{hi:.2})", median(ratios))
+                }
+            };
+            line += &format!(" {} | {ratio} |", fmt(median(v)));
         }
         println!("{line}");
     }
     if let Some(path) = &o.json {
-        let doc = json!({"options": format!("{o:?}"), "load_before": load_before, "load_after": load_after, "torch": torch, "rust": rust});
+        let rounds: Vec<Value> = rounds
+            .iter()
+            .map(|(torch, rust)| json!({"torch": torch, "rust": rust}))
+            .collect();
+        let doc = json!({"options": format!("{o:?}"), "load_before": load_before, "load_after": load_after, "rounds": rounds});
         std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap())
             .unwrap_or_else(|e| eprintln!("cannot write {path}: {e}"));
     }
