@@ -197,6 +197,15 @@ fn vm_mib(field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Hands the memory that mimalloc keeps for reuse back to the kernel, so that the next
+/// (model, batch) combination's peak resident memory counts only its own allocations, not
+/// those that the previous combinations freed.
+#[allow(unsafe_code)]
+fn release_free_memory() {
+    // SAFETY: `mi_collect` has no preconditions; it only returns free pages to the kernel.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 /// Resets the resident-set high-water mark (Linux ≥ 4.0).
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -273,6 +282,7 @@ fn bench_model<M: Classifier>(
             &device,
         );
         let targets: Vec<usize> = (0..batch).map(|i| i * 7 % 1000).collect();
+        release_free_memory();
         let reset = reset_peak();
         for op in &o.ops {
             if o.skip_slow && backend == BackendKind::NdArray && op != "forward" {
