@@ -8,8 +8,9 @@
 //!   `winograd::conv3x3` (forward and input-gradient kernels);
 //! - every shape: [`excitation::im2col::conv2d`] forward (the path `conv_op` takes for
 //!   convolutions with few output pixels that Winograd does not take);
-//! - 1×1: flex's `conv_transpose2d` against the 1×1 convolution with the transposed weight
-//!   (the `Pointwise` path's input gradient; its forward is flex's own).
+//! - 1×1: flex's `conv_transpose2d` against [`excitation::im2col::conv2d_input_gradient`]
+//!   (the `Pointwise` path's input gradient, `Wᵀ · dy` per image; its forward is the im2col
+//!   column, `W · x` per image on the image as it is).
 //!
 //! ```sh
 //! cargo build --release -p excitation --example bench_convs
@@ -130,11 +131,19 @@ fn main() {
             let got = conv3x3(&gs, shape_g, &ws, c, Kernels::InputGradient, None, None);
             (format!("{forward:.1}"), grad, got)
         } else {
-            let wt = w.clone().swap_dims(0, 1);
-            let grad = median_ms(&|| first(conv2d(g.clone(), wt.clone(), None, options.clone())));
-            let got = tensor_to_vec(conv2d(g.clone(), wt.clone(), None, options.clone()))
-                .expect("f32 values");
-            ("(flex's)".to_string(), grad, got)
+            // The Pointwise path: im2col's GEMM on the image as it is, both ways.
+            let ws = tensor_to_vec(w.clone()).expect("f32 values");
+            let gs = tensor_to_vec(g.clone()).expect("f32 values");
+            let geometry = Geometry {
+                kernel: [1, 1],
+                stride: [1, 1],
+                padding: [0, 0],
+            };
+            let shape_g = [batch, k, hw, hw];
+            let gradient =
+                || im2col::conv2d_input_gradient(&gs, shape_g, &ws, [c, hw, hw], geometry);
+            let grad = median_ms(&|| gradient()[0]);
+            ("(im2col's)".to_string(), grad, gradient())
         };
         println!(
             "| {c}→{k} {size}×{size} at {hw}² | {flex_forward:.1} | {frozen_forward} | {im2col_forward:.1} | {flex_grad:.1} | {frozen_grad:.1} | {:.1e} |",

@@ -9,9 +9,10 @@
 //! - 3×3, stride 1, padding 1 ([`FrozenPath::Winograd`]): value and input gradient by
 //!   [`crate::winograd::conv3x3`] (2.25× fewer multiply-adds than flex's im2col + GEMM; the
 //!   input gradient is the same kind of convolution with flipped, transposed kernels);
-//! - 1×1, stride 1 ([`FrozenPath::Pointwise`]): flex's own convolution forward, and as input
-//!   gradient the 1×1 convolution with the transposed weight, instead of burn's transposed
-//!   convolution (a GEMM into a buffer, then a scatter into a zeroed output);
+//! - 1×1, stride 1 ([`FrozenPath::Pointwise`]): one GEMM per image on the image as it is,
+//!   forward `W · x[n]` and input gradient `Wᵀ · dy[n]`, split over the threads (flex's own
+//!   returns a channels-last view that the next operation copies; burn's input gradient is a
+//!   transposed convolution, a GEMM and then a scatter into a zeroed output);
 //! - any other convolution with few output pixels per image ([`FrozenPath::Im2col`]: strided
 //!   layers, and 3×3 layers with too few tiles for Winograd): [`crate::im2col`], whose GEMM
 //!   is split over the threads even for one image.
@@ -27,7 +28,6 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
-use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
@@ -46,9 +46,12 @@ use crate::winograd::{self, Kernels};
 pub enum FrozenPath {
     /// 3×3, stride 1, padding 1: Winograd F(2×2, 3×3) forward and backward.
     Winograd,
-    /// 1×1, stride 1, no padding: flex's convolution forward; the input gradient is the 1×1
-    /// convolution with the transposed weight (one GEMM per image, where burn's default
-    /// goes through a transposed convolution: GEMM, then a scatter into a zeroed buffer).
+    /// 1×1, stride 1, no padding: one GEMM per image on the image as it is (`W · x[n]`, the
+    /// input gradient `Wᵀ · dy[n]`), split over the threads ([`im2col::conv2d`] and
+    /// [`im2col::conv2d_input_gradient`], which skip their gather and col2im here). flex's
+    /// own 1×1 convolution returns a channels-last view that the next operation copies, and
+    /// burn's default input gradient goes through a transposed convolution (GEMM, then a
+    /// scatter into a zeroed buffer).
     Pointwise,
     /// Any other frozen convolution (no dilation, one group) with few output pixels per
     /// image ([`im2col::worthwhile`]): forward by [`im2col::conv2d`] (the weight as it is,
@@ -61,6 +64,21 @@ pub enum FrozenPath {
         /// The input's `[h, w]`.
         input: [usize; 2],
     },
+}
+
+impl FrozenPath {
+    /// The [`im2col`] geometry of the Pointwise and Im2col paths (`None` for Winograd).
+    fn im2col_geometry(&self) -> Option<im2col::Geometry> {
+        match *self {
+            FrozenPath::Winograd => None,
+            FrozenPath::Pointwise => Some(im2col::Geometry {
+                kernel: [1, 1],
+                stride: [1, 1],
+                padding: [0, 0],
+            }),
+            FrozenPath::Im2col { geometry, .. } => Some(geometry),
+        }
+    }
 }
 
 /// Backends that run a frozen convolution as one operation.
@@ -106,10 +124,8 @@ impl FrozenConvBackend for Flex {
                 );
                 FloatTensor::<Flex>::from_data(TensorData::new(y, [n, k, h, w]))
             }
-            FrozenPath::Pointwise => {
-                Flex::conv2d(x, weight, has_bias.then_some(bias), pointwise_options())
-            }
-            FrozenPath::Im2col { geometry, .. } => {
+            FrozenPath::Pointwise | FrozenPath::Im2col { .. } => {
+                let geometry = path.im2col_geometry().expect("an im2col path");
                 let [n, c, h, w] = x.shape().dims();
                 let k = weight.shape().dims::<4>()[0];
                 let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
@@ -150,12 +166,13 @@ fn frozen_conv2d_backward(
             );
             FloatTensor::<Flex>::from_data(TensorData::new(gx, [n, c, h, w]))
         }
-        FrozenPath::Pointwise => {
-            let transposed = Flex::float_swap_dims(weight, 0, 1);
-            Flex::conv2d(grad, transposed, None, pointwise_options())
-        }
-        FrozenPath::Im2col { geometry, input } => {
+        FrozenPath::Pointwise | FrozenPath::Im2col { .. } => {
+            let geometry = path.im2col_geometry().expect("an im2col path");
             let [n, k, oh, ow] = grad.shape().dims();
+            let input = match path {
+                FrozenPath::Im2col { input, .. } => input,
+                _ => [oh, ow],
+            };
             let c = weight.shape().dims::<4>()[1];
             let (grad, weight) = (contiguous(grad), contiguous(weight));
             let gx = im2col::conv2d_input_gradient(
@@ -168,10 +185,6 @@ fn frozen_conv2d_backward(
             FloatTensor::<Flex>::from_data(TensorData::new(gx, [n, c, input[0], input[1]]))
         }
     }
-}
-
-fn pointwise_options() -> ConvOptions<2> {
-    ConvOptions::new([1, 1], [0, 0], [1, 1], 1)
 }
 
 impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {

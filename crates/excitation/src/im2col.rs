@@ -44,6 +44,13 @@ impl Geometry {
         };
         Some([axis(h, 0)?, axis(w, 1)?])
     }
+
+    /// 1×1, stride 1, no padding: the im2col matrix of an image is the image itself (`[c,
+    /// h·w]`), so [`conv2d`] multiplies by it in place and [`conv2d_input_gradient`] writes
+    /// `Wᵀ · dy` straight into the input gradient, with no gather or col2im.
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
 }
 
 /// Whether [`conv2d`] beats flex's `conv2d` for an image of `pixels` output pixels and
@@ -89,15 +96,22 @@ pub fn conv2d(
     );
 
     let mut y = vec![0.0f32; n * k * pixels];
-    let mut col = vec![0.0f32; depth * pixels];
+    let pointwise = geometry.is_pointwise();
+    let mut col = vec![0.0f32; if pointwise { 0 } else { depth * pixels }];
     for (image, out) in x
         .chunks_exact(c * h * w)
         .zip(y.chunks_exact_mut(k * pixels))
     {
-        fill_columns(&mut col, image, [c, h, w], geometry, [oh, ow]);
+        let col: &[f32] = if pointwise {
+            image
+        } else {
+            fill_columns(&mut col, image, [c, h, w], geometry, [oh, ow]);
+            &col
+        };
         // SAFETY: `out` is k × pixels (row stride `pixels`), `weight` k × depth (row stride
-        // `depth`), `col` depth × pixels (row stride `pixels`); all three lie inside their
-        // slices, and `out` does not overlap the two others.
+        // `depth`), `col` depth × pixels (row stride `pixels`; the image itself when
+        // pointwise); all three lie inside their slices, and `out` does not overlap the two
+        // others.
         unsafe {
             gemm::gemm(
                 k,
@@ -169,41 +183,65 @@ pub fn conv2d_input_gradient(
     );
 
     let mut dx = vec![0.0f32; n * c * h * w];
-    let mut col = vec![0.0f32; depth * pixels];
+    let pointwise = geometry.is_pointwise();
+    let mut col = vec![0.0f32; if pointwise { 0 } else { depth * pixels }];
     for (dy, dx) in dy
         .chunks_exact(k * pixels)
         .zip(dx.chunks_exact_mut(c * h * w))
     {
-        // SAFETY: `col` is depth × pixels (row stride `pixels`); `weight` read as its
-        // transpose, depth × k (element (r, kk) at kk·depth + r: column stride `depth`, row
-        // stride 1); `dy` k × pixels (row stride `pixels`); all inside their slices, and
-        // `col` overlaps neither of the others.
-        unsafe {
-            gemm::gemm(
-                depth,
-                pixels,
-                k,
-                col.as_mut_ptr(),
-                1,
-                pixels as isize,
-                false,
-                weight.as_ptr(),
-                depth as isize,
-                1,
-                dy.as_ptr(),
-                1,
-                pixels as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
-            );
+        if pointwise {
+            // The columns are the input gradient itself (depth = c, pixels = h·w).
+            weight_transposed_times(dx, weight, dy, [depth, k, pixels]);
+        } else {
+            weight_transposed_times(&mut col, weight, dy, [depth, k, pixels]);
+            add_columns(dx, &col, [c, h, w], geometry, [oh, ow]);
         }
-        add_columns(dx, &col, [c, h, w], geometry, [oh, ow]);
     }
     dx
+}
+
+/// `out = Wᵀ · dy` for the weight `W` (`k × depth`, row-major) and `dy` (`k × pixels`), in
+/// one GEMM split over the threads, the weight read transposed in place.
+///
+/// # Panics
+/// If a slice is shorter than its matrix.
+fn weight_transposed_times(
+    out: &mut [f32],
+    weight: &[f32],
+    dy: &[f32],
+    [depth, k, pixels]: [usize; 3],
+) {
+    assert!(
+        out.len() >= depth * pixels && weight.len() >= k * depth && dy.len() >= k * pixels,
+        "im2col: GEMM operand lengths"
+    );
+    // SAFETY: `out` is depth × pixels (row stride `pixels`); `weight` read as its transpose,
+    // depth × k (element (r, kk) at kk·depth + r: column stride `depth`, row stride 1); `dy`
+    // k × pixels (row stride `pixels`); all inside their slices (asserted above), and `out`
+    // overlaps neither of the others (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            depth,
+            pixels,
+            k,
+            out.as_mut_ptr(),
+            1,
+            pixels as isize,
+            false,
+            weight.as_ptr(),
+            depth as isize,
+            1,
+            dy.as_ptr(),
+            1,
+            pixels as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        );
+    }
 }
 
 /// The input index `out·stride + tap − pad` that output index `out` reads through kernel tap
@@ -358,8 +396,9 @@ mod tests {
         y
     }
 
-    /// Test geometries `(n, c, h, w, k, kernel, stride, padding)`: strides, 7×7, 5×5, 1×1,
-    /// a non-square kernel, and a strided one whose windows leave input rows unreached.
+    /// Test geometries `(n, c, h, w, k, kernel, stride, padding)`: strides, 7×7, 5×5, 1×1
+    /// (strided, and pointwise: no gather), a non-square kernel, and a strided one whose
+    /// windows leave input rows unreached.
     const CASES: [(
         usize,
         usize,
@@ -369,8 +408,9 @@ mod tests {
         [usize; 2],
         [usize; 2],
         [usize; 2],
-    ); 7] = [
+    ); 8] = [
         (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
+        (2, 5, 4, 6, 3, [1, 1], [1, 1], [0, 0]),
         (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),
         (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3]),
         (1, 4, 6, 5, 3, [1, 1], [2, 2], [0, 0]),
