@@ -179,7 +179,17 @@ struct Window {
 }
 
 impl Window {
+    /// # Panics
+    /// If kernel or stride is zero or the padding exceeds half the kernel (PyTorch's rule,
+    /// which [`crate::max_pool::GatedMaxPool2dConfig::init`] checks first; it guarantees
+    /// that every window overlaps the plane).
+    #[track_caller]
     fn new(kernel_size: usize, stride: usize, padding: usize) -> Self {
+        assert!(
+            kernel_size > 0 && stride > 0 && 2 * padding <= kernel_size,
+            "max-pool: kernel {kernel_size}, stride {stride}, padding {padding}: kernel and \
+             stride must be > 0 and the padding at most half the kernel"
+        );
         Self {
             kernel_size,
             stride,
@@ -594,6 +604,16 @@ mod tests {
         let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32; 4], [1, 1, 2, 2]), &dev)
             .require_grad();
         let _ = pool.forward(x);
+    }
+
+    /// A padding over half the kernel (windows that may miss the plane) is refused by name.
+    #[test]
+    #[should_panic(expected = "padding at most half the kernel")]
+    fn padding_over_half_the_kernel_panics() {
+        let dev = BackendKind::Flex.autodiff_device();
+        let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32; 16], [1, 1, 4, 4]), &dev)
+            .require_grad();
+        let _ = excitation_max_pool2d(x, 2, 2, 2, 0.3);
     }
 
     /// Inputs with exact ties, all-negative windows (where the padded zeros win the softmax)
