@@ -134,11 +134,7 @@ fn main() {
             // The Pointwise path: im2col's GEMM on the image as it is, both ways.
             let ws = tensor_to_vec(w.clone()).expect("f32 values");
             let gs = tensor_to_vec(g.clone()).expect("f32 values");
-            let geometry = Geometry {
-                kernel: [1, 1],
-                stride: [1, 1],
-                padding: [0, 0],
-            };
+            let geometry = Geometry::POINTWISE;
             let shape_g = [batch, k, hw, hw];
             let gradient =
                 || im2col::conv2d_input_gradient(&gs, shape_g, &ws, [c, hw, hw], geometry);

@@ -71,11 +71,7 @@ impl FrozenPath {
     fn im2col_geometry(&self) -> Option<im2col::Geometry> {
         match *self {
             FrozenPath::Winograd => None,
-            FrozenPath::Pointwise => Some(im2col::Geometry {
-                kernel: [1, 1],
-                stride: [1, 1],
-                padding: [0, 0],
-            }),
+            FrozenPath::Pointwise => Some(im2col::Geometry::POINTWISE),
             FrozenPath::Im2col { geometry, .. } => Some(geometry),
         }
     }

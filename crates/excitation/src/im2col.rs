@@ -48,8 +48,15 @@ impl Geometry {
     /// 1×1, stride 1, no padding: the im2col matrix of an image is the image itself (`[c,
     /// h·w]`), so [`conv2d`] multiplies by it in place and [`conv2d_input_gradient`] writes
     /// `Wᵀ · dy` straight into the input gradient, with no gather or col2im.
+    pub const POINTWISE: Geometry = Geometry {
+        kernel: [1, 1],
+        stride: [1, 1],
+        padding: [0, 0],
+    };
+
+    /// Whether this is [`Geometry::POINTWISE`].
     pub fn is_pointwise(&self) -> bool {
-        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+        *self == Self::POINTWISE
     }
 }
 
