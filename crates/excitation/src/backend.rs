@@ -106,6 +106,53 @@ fn wgpu_device() -> Result<Device> {
     })
 }
 
+/// The largest buffer, in bytes, that one GPU kernel can bind on `device`, where there is such a
+/// limit: on wgpu, the driver's `max_storage_buffer_binding_size` (128 MiB on Mesa's lavapipe,
+/// about 4 GiB on NVIDIA's and AMD's Vulkan drivers) as cubecl reads it; `None` on the CPU
+/// backends. A tensor over it makes wgpu panic on its device thread, so models check their
+/// largest parameters against it first ([`ensure_fits`]).
+pub fn max_binding_bytes(device: &Device) -> Option<u64> {
+    wgpu_max_binding_bytes(device)
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_max_binding_bytes(device: &Device) -> Option<u64> {
+    use burn::cubecl::device::WgpuDeviceKind;
+    if device.clone().inner() != wgpu_device().ok()? {
+        return None;
+    }
+    // The device that `Device::wgpu(DeviceKind::DefaultDevice)` names (default adapter, graphics
+    // API chosen by the runtime); cubecl keeps one client per device, so this reads the
+    // properties of the runtime that the tensors use.
+    let wgpu = burn::cubecl::Device::wgpu(WgpuDeviceKind::DefaultDevice).ok()?;
+    Some(wgpu.client().properties().memory.max_page_size)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_max_binding_bytes(_device: &Device) -> Option<u64> {
+    None
+}
+
+/// Checks that a float32 parameter `what` of `shape` fits in one buffer binding of `device`
+/// ([`max_binding_bytes`]); an error naming it, its size, the limit and the fix otherwise.
+pub fn ensure_fits(device: &Device, what: &str, shape: &[usize]) -> Result<()> {
+    check_fits(what, shape, max_binding_bytes(device))
+}
+
+/// [`ensure_fits`] against an explicit `limit` (`None`: no limit).
+fn check_fits(what: &str, shape: &[usize], limit: Option<u64>) -> Result<()> {
+    let bytes = shape.iter().product::<usize>() as u64 * 4;
+    match limit {
+        Some(limit) if bytes > limit => Err(Error::TooLargeForDevice {
+            what: what.to_string(),
+            shape: shape.to_vec(),
+            bytes,
+            limit,
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl std::fmt::Display for BackendKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -147,6 +194,31 @@ pub fn tensor_to_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size check: within the limit passes, one byte over fails with the parameter's name,
+    /// size, the limit and the fix; the CPU backends have no limit.
+    #[test]
+    fn parameters_are_checked_against_the_binding_limit() {
+        // VGG11_BN's `classifier.0.weight` against lavapipe's 128 MiB.
+        let e = check_fits("classifier.0.weight", &[4096, 25088], Some(1 << 27)).unwrap_err();
+        let m = e.to_string();
+        for part in [
+            "classifier.0.weight",
+            "[4096, 25088]",
+            "411041792 bytes",
+            "134217728",
+            "--device flex",
+        ] {
+            assert!(m.contains(part), "{part:?} missing from: {m}");
+        }
+        assert!(check_fits("w", &[1 << 25], Some(1 << 27)).is_ok());
+        assert!(check_fits("w", &[(1 << 25) + 1], Some(1 << 27)).is_err());
+        assert!(check_fits("w", &[4096, 25088], None).is_ok());
+        for b in [BackendKind::Flex, BackendKind::NdArray] {
+            assert_eq!(max_binding_bytes(&b.device()), None);
+            assert_eq!(max_binding_bytes(&b.autodiff_device()), None);
+        }
+    }
 
     #[test]
     fn parse_names() {

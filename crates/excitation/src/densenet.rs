@@ -24,6 +24,7 @@ use burn::tensor::{
     Device, Tensor,
 };
 
+use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::conv_op::conv2d;
@@ -145,6 +146,11 @@ impl DenseNetConfig {
             transitions,
             norm5: bn(num_features),
         };
+        ensure_fits(
+            device,
+            "classifier.weight",
+            &[self.num_classes, num_features],
+        )?;
         let model = DenseNet {
             features,
             final_relu: GatedRelu::new(mode),

@@ -515,4 +515,30 @@ mod wgpu_tests {
     fn flex_and_wgpu_agree() {
         super::tests::assert_backend_agrees_with_flex(BackendKind::Wgpu, 1e-4, 1e-3);
     }
+
+    /// VGG11_BN's `classifier.0.weight` (411 MB) against the driver's binding limit: the
+    /// model builds where it fits, and otherwise init returns the error that names it (on
+    /// Mesa's lavapipe, 128 MiB) instead of wgpu panicking on its device thread.
+    #[test]
+    fn vgg11_bn_builds_or_names_the_parameter_over_the_binding_limit() {
+        use crate::error::Error;
+        use crate::gate::GradientMode;
+        use crate::vgg::VggConfig;
+        let device = BackendKind::Wgpu.device();
+        let limit = crate::backend::max_binding_bytes(&device).expect("wgpu has a binding limit");
+        let built = VggConfig::vgg11_bn().init(&device, GradientMode::Vanilla);
+        if limit >= 4096 * 25088 * 4 {
+            assert!(built.is_ok(), "limit {limit}: {:?}", built.err());
+        } else {
+            match built {
+                Err(Error::TooLargeForDevice { what, bytes, .. }) => {
+                    assert_eq!((what.as_str(), bytes), ("classifier.0.weight", 411_041_792));
+                }
+                other => panic!(
+                    "limit {limit}: expected TooLargeForDevice, got {:?}",
+                    other.err()
+                ),
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 
+use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::conv_op::conv2d_batch_norm;
@@ -114,6 +115,7 @@ impl ResNetConfig {
             }
             stages.push(blocks);
         }
+        ensure_fits(device, "fc.weight", &[self.num_classes, inplanes])?;
         let mut stages = stages.into_iter();
         let model = ResNet {
             conv1: conv(3, w, 7, 2, 3, device),

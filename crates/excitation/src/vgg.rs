@@ -11,6 +11,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 
+use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::conv_op::{conv2d, conv2d_batch_norm};
@@ -142,6 +143,14 @@ impl VggConfig {
             }
         }
         let flat = cin * self.pool_size * self.pool_size;
+        // The largest parameters (VGG11_BN's first is 411 MB, more than some GPU drivers bind).
+        for (name, shape) in [
+            ("classifier.0.weight", [self.hidden, flat]),
+            ("classifier.3.weight", [self.hidden, self.hidden]),
+            ("classifier.6.weight", [self.num_classes, self.hidden]),
+        ] {
+            ensure_fits(device, name, &shape)?;
+        }
         let classifier = vec![
             ClassifierLayer::Linear(LinearConfig::new(flat, self.hidden).init(device)),
             ClassifierLayer::Relu(GatedRelu::new(mode)),
