@@ -109,7 +109,9 @@ fn main() {
                 stride: [1, 1],
                 padding: [pad, pad],
             };
-            median_ms(&|| im2col::conv2d(&xs, [batch, c, hw, hw], &ws, k, geometry, None).0[0])
+            median_ms(&|| {
+                im2col::conv2d(&xs, [batch, c, hw, hw], &ws, k, geometry, None, None).0[0]
+            })
         };
         let want = tensor_to_vec(conv_transpose2d(
             g.clone(),
@@ -137,7 +139,7 @@ fn main() {
             let geometry = Geometry::POINTWISE;
             let shape_g = [batch, k, hw, hw];
             let gradient =
-                || im2col::conv2d_input_gradient(&gs, shape_g, &ws, [c, hw, hw], geometry);
+                || im2col::conv2d_input_gradient(&gs, shape_g, &ws, [c, hw, hw], geometry, None);
             let grad = median_ms(&|| gradient()[0]);
             ("(im2col's)".to_string(), grad, gradient())
         };

@@ -59,11 +59,11 @@ fn main() {
             let ws = tensor_to_vec(w.clone()).unwrap();
             let dys = tensor_to_vec(dy.clone()).unwrap();
             let ours = median_ms(&|| {
-                conv2d_input_gradient(&dys, [batch, k, oh, ow], &ws, [c, h, h], g)[0]
+                conv2d_input_gradient(&dys, [batch, k, oh, ow], &ws, [c, h, h], g, None)[0]
             });
             let a =
                 tensor_to_vec(conv_transpose2d(dy.clone(), w.clone(), None, opt.clone())).unwrap();
-            let b = conv2d_input_gradient(&dys, [batch, k, oh, ow], &ws, [c, h, h], g);
+            let b = conv2d_input_gradient(&dys, [batch, k, oh, ow], &ws, [c, h, h], g, None);
             let err = a
                 .iter()
                 .zip(&b)

@@ -80,10 +80,10 @@ impl FrozenPath {
 /// Backends that run a frozen convolution as one operation.
 #[backend_extension(Autodiff, Flex)]
 pub trait FrozenConvBackend: Backend {
-    /// `conv(x, scale·weight) + bias` along `path` (`scale` per output channel, used by the
-    /// Winograd path only: the Pointwise path is called with ones); under autodiff only `x`
-    /// receives a gradient. (`bias` is a tensor of zeros for a convolution without one,
-    /// `has_bias` false: the extension macro does not take optional tensors here.)
+    /// `conv(x, scale·weight) + bias` along `path` (`scale` per output channel: a folded
+    /// BatchNorm, or ones); under autodiff only `x` receives a gradient. (`bias` is a tensor of
+    /// zeros for a convolution without one, `has_bias` false: the extension macro does not take
+    /// optional tensors here.)
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -125,12 +125,14 @@ impl FrozenConvBackend for Flex {
                 let [n, c, h, w] = x.shape().dims();
                 let k = weight.shape().dims::<4>()[0];
                 let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+                let scale = contiguous(scale);
                 let (y, [oh, ow]) = im2col::conv2d(
                     values(&x),
                     [n, c, h, w],
                     values(&weight),
                     k,
                     geometry,
+                    channel_scale(&scale),
                     has_bias.then(|| values(&bias)),
                 );
                 FloatTensor::<Flex>::from_data(TensorData::new(y, [n, k, oh, ow]))
@@ -170,13 +172,14 @@ fn frozen_conv2d_backward(
                 _ => [oh, ow],
             };
             let c = weight.shape().dims::<4>()[1];
-            let (grad, weight) = (contiguous(grad), contiguous(weight));
+            let (grad, weight, scale) = (contiguous(grad), contiguous(weight), contiguous(scale));
             let gx = im2col::conv2d_input_gradient(
                 values(&grad),
                 [n, k, oh, ow],
                 values(&weight),
                 [c, input[0], input[1]],
                 geometry,
+                channel_scale(&scale),
             );
             FloatTensor::<Flex>::from_data(TensorData::new(gx, [n, c, input[0], input[1]]))
         }
@@ -235,6 +238,12 @@ fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
     } else {
         t.to_contiguous()
     }
+}
+
+/// The per-channel scale for the im2col paths: `None` when it is all ones (no BatchNorm
+/// folded in), which saves those paths a pass over the activation.
+fn channel_scale(scale: &FloatTensor<Flex>) -> Option<&[f32]> {
+    Some(values(scale)).filter(|s| s.iter().any(|&a| a != 1.0))
 }
 
 /// The values of a contiguous `f32` flex tensor, borrowed ([`frozen_path`] admits only `f32`;
@@ -340,32 +349,34 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     frozen_conv2d(conv, x, None, bias, path)
 }
 
-/// `bn(conv(x))` with `bn` in inference mode. On the Winograd path the BatchNorm's
-/// per-channel map `y = a·z + b` folds into the operation at no cost: `a` scales the kernels
-/// as they are transformed (forward and backward), `a·bias + b` is the new bias; this saves
-/// the BatchNorm's pass over the activation in both directions. Everywhere else (and for a
-/// BatchNorm in training mode on an autodiff device) `batch_norm_inference(bn, conv2d(conv,
-/// x))`. (Folding by scaling the weight tensor on every call was measured to cost more than
-/// it saved: docs/performance.md.) Same values to float32 rounding (tests below).
+/// `bn(conv(x))` with `bn` in inference mode. On every frozen path ([`frozen_path`]) the
+/// BatchNorm's per-channel map `y = a·z + b` folds into the operation: `a·bias + b` is the new
+/// bias, and `a` scales the kernels as they are transformed (Winograd, forward and backward)
+/// or the output while it is fresh in cache (Pointwise and Im2col; backward: the output
+/// gradient, before the GEMM); this saves the BatchNorm's separate operations and passes over
+/// the activation in both directions. Elsewhere (and for a BatchNorm in training mode on an
+/// autodiff device) `batch_norm_inference(bn, conv2d(conv, x))`. (Folding by scaling the
+/// weight tensor on every call was measured to cost more than it saved: docs/performance.md.)
+/// Same values to float32 rounding (tests below).
 ///
 /// # Shapes
 /// - `x`: `[batch, channels_in, h, w]`; output as `conv.forward`.
 pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
     match (frozen_path(conv, &x), inference_affine(bn, &device)) {
-        (Some(FrozenPath::Winograd), Some((a, b))) => {
+        (Some(path), Some((a, b))) => {
             let bias = match &conv.bias {
                 Some(bias) => bias.val().to_device(&device) * a.clone() + b,
                 None => b,
             };
-            frozen_conv2d(conv, x, Some(a), Some(bias), FrozenPath::Winograd)
+            frozen_conv2d(conv, x, Some(a), Some(bias), path)
         }
         _ => batch_norm_inference(bn, conv2d(conv, x)),
     }
 }
 
 /// The frozen-convolution operation on `x` with `conv`'s weight, these per-channel kernel
-/// scales (Winograd only) and this bias (untracked).
+/// scales and this bias (untracked).
 fn frozen_conv2d(
     conv: &Conv2d,
     x: Tensor<4>,
@@ -492,18 +503,25 @@ mod tests {
     }
 
     /// The folded convolution + BatchNorm equals the two applied one after the other (value
-    /// and input gradient), on both paths, with and without a convolution bias.
+    /// and input gradient), on the three paths, with and without a convolution bias.
     #[test]
     fn batch_norm_folds_into_the_convolution() {
         let device = BackendKind::Flex.autodiff_device();
-        for (size, bias) in [(3, true), (3, false), (1, false)] {
-            // 1×1: not folded (conv2d, then the BatchNorm); 3×3: folded into the Winograd path.
+        for (size, bias) in [(3, true), (3, false), (1, false), (1, true), (7, false)] {
+            // 3×3: the Winograd path; 1×1: Pointwise; 7×7 (at 24×23, over the 2²³
+            // multiply-adds of `im2col::worthwhile`): Im2col.
             let (n, c, k, h, w) = (2, 16, 20, 24, 23);
             let conv = frozen_conv(c, k, size, bias, &device);
             let bn = eval_batch_norm(k, &device);
             let x0 = seeded(n * c * h * w, 25);
             let x0 = Tensor::<4>::from_data(TensorData::new(x0, [n, c, h, w]), &device);
-            assert!(frozen_path(&conv, &x0).is_some());
+            let expected = match size {
+                3 => "Winograd",
+                1 => "Pointwise",
+                _ => "Im2col",
+            };
+            let path = frozen_path(&conv, &x0).expect("a frozen path");
+            assert!(format!("{path:?}").starts_with(expected), "{path:?}");
             let g = seeded(n * k * h * w, 26);
             let g = Tensor::<4>::from_data(TensorData::new(g, [n, k, h, w]), &device);
             let run = |folded: bool| {

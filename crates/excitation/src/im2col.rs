@@ -71,12 +71,14 @@ pub fn worthwhile(pixels: usize, multiply_adds: usize) -> bool {
     pixels <= 1024 && multiply_adds >= 1 << 23
 }
 
-/// `y = conv(x, weight) + bias` for `geometry`.
+/// `y = scale · conv(x, weight) + bias` for `geometry` (`scale` and `bias` per output
+/// channel, applied in one pass while the image's output is fresh in cache: a BatchNorm in
+/// inference mode folds in this way, `conv_op::conv2d_batch_norm`).
 ///
 /// # Shapes
 /// - `x`: `[n, c, h, w]` (row-major, contiguous);
 /// - `weight`: `[k, c, kh, kw]`;
-/// - `bias`: `[k]`;
+/// - `scale`, `bias`: `[k]`;
 /// - returns the output, `[n, k, oh, ow]`, and `[oh, ow]`.
 ///
 /// # Panics
@@ -88,6 +90,7 @@ pub fn conv2d(
     weight: &[f32],
     k: usize,
     geometry: Geometry,
+    scale: Option<&[f32]>,
     bias: Option<&[f32]>,
 ) -> (Vec<f32>, [usize; 2]) {
     let [kh, kw] = geometry.kernel;
@@ -98,8 +101,8 @@ pub fn conv2d(
     assert_eq!(x.len(), n * c * h * w, "im2col::conv2d: input length");
     assert_eq!(weight.len(), k * depth, "im2col::conv2d: weight length");
     assert!(
-        bias.is_none_or(|b| b.len() == k),
-        "im2col::conv2d: bias length"
+        scale.is_none_or(|s| s.len() == k) && bias.is_none_or(|b| b.len() == k),
+        "im2col::conv2d: scale or bias length"
     );
 
     let mut y = vec![0.0f32; n * k * pixels];
@@ -142,24 +145,28 @@ pub fn conv2d(
                 gemm::Parallelism::Rayon(rayon::current_num_threads()),
             );
         }
-        if let Some(bias) = bias {
-            for (row, b) in out.chunks_exact_mut(pixels).zip(bias) {
-                row.iter_mut().for_each(|v| *v += b);
+        if scale.is_some() || bias.is_some() {
+            for (channel, row) in out.chunks_exact_mut(pixels).enumerate() {
+                let a = scale.map_or(1.0, |s| s[channel]);
+                let b = bias.map_or(0.0, |b| b[channel]);
+                row.iter_mut().for_each(|v| *v = *v * a + b);
             }
         }
     }
     (y, [oh, ow])
 }
 
-/// The input gradient of [`conv2d`] (without bias) for the output gradient `dy`: per image,
-/// `cols = Wᵀ · dy[n]` (one GEMM split over the threads, the weight read transposed in
-/// place), then `col2im`, the adjoint of the im2col gather: each column entry is added back
-/// to the input pixel it was read from.
+/// The input gradient of [`conv2d`] (with the same `scale`) for the output gradient `dy`: per
+/// image, `cols = Wᵀ · (scale · dy[n])` (one GEMM split over the threads, the weight read
+/// transposed in place; `dy` scaled per channel into a buffer first when `scale` is given),
+/// then `col2im`, the adjoint of the im2col gather: each column entry is added back to the
+/// input pixel it was read from.
 ///
 /// # Shapes
 /// - `dy`: `[n, k, oh, ow]` (row-major, contiguous), with `[oh, ow]` =
 ///   `geometry.output_size([h, w])`;
 /// - `weight`: `[k, c, kh, kw]`;
+/// - `scale`: `[k]`;
 /// - returns `[n, c, h, w]`.
 ///
 /// # Panics
@@ -170,6 +177,7 @@ pub fn conv2d_input_gradient(
     weight: &[f32],
     [c, h, w]: [usize; 3],
     geometry: Geometry,
+    scale: Option<&[f32]>,
 ) -> Vec<f32> {
     let [kh, kw] = geometry.kernel;
     assert_eq!(
@@ -188,14 +196,32 @@ pub fn conv2d_input_gradient(
         k * depth,
         "im2col::conv2d_input_gradient: weight length"
     );
+    assert!(
+        scale.is_none_or(|s| s.len() == k),
+        "im2col::conv2d_input_gradient: scale length"
+    );
 
     let mut dx = vec![0.0f32; n * c * h * w];
     let pointwise = geometry.is_pointwise();
     let mut col = vec![0.0f32; if pointwise { 0 } else { depth * pixels }];
+    let mut scaled = vec![0.0f32; if scale.is_some() { k * pixels } else { 0 }];
     for (dy, dx) in dy
         .chunks_exact(k * pixels)
         .zip(dx.chunks_exact_mut(c * h * w))
     {
+        let dy = match scale {
+            None => dy,
+            Some(scale) => {
+                for ((out, row), a) in scaled
+                    .chunks_exact_mut(pixels)
+                    .zip(dy.chunks_exact(pixels))
+                    .zip(scale)
+                {
+                    out.iter_mut().zip(row).for_each(|(o, v)| *o = v * a);
+                }
+                &scaled[..]
+            }
+        };
         if pointwise {
             // The columns are the input gradient itself (depth = c, pixels = h·w).
             weight_transposed_times(dx, weight, dy, [depth, k, pixels]);
@@ -369,6 +395,7 @@ mod tests {
         weight: &[f32],
         k: usize,
         g: Geometry,
+        scale: Option<&[f32]>,
         bias: Option<&[f32]>,
     ) -> Vec<f64> {
         let [kh, kw] = g.kernel;
@@ -378,7 +405,7 @@ mod tests {
             for ko in 0..k {
                 for oy in 0..oh {
                     for ox in 0..ow {
-                        let mut s = bias.map_or(0.0, |bias| bias[ko] as f64);
+                        let mut s = 0.0f64;
                         for ci in 0..c {
                             for i in 0..kh {
                                 for j in 0..kw {
@@ -395,7 +422,9 @@ mod tests {
                                 }
                             }
                         }
-                        y[((b * k + ko) * oh + oy) * ow + ox] = s;
+                        let a = scale.map_or(1.0, |scale| scale[ko] as f64);
+                        let shift = bias.map_or(0.0, |bias| bias[ko] as f64);
+                        y[((b * k + ko) * oh + oy) * ow + ox] = a * s + shift;
                     }
                 }
             }
@@ -437,23 +466,27 @@ mod tests {
             let x = seeded(n * c * h * w, 10 + t as u64);
             let weight = seeded(k * c * kernel[0] * kernel[1], 20 + t as u64);
             let bias = seeded(k, 30 + t as u64);
-            for bias in [None, Some(&bias[..])] {
-                let (got, [oh, ow]) = conv2d(&x, [n, c, h, w], &weight, k, g, bias);
-                let want = direct(&x, [n, c, h, w], &weight, k, g, bias);
+            let scale = seeded(k, 35 + t as u64);
+            let options = [None, Some(&scale[..])]
+                .into_iter()
+                .flat_map(|s| [(s, None), (s, Some(&bias[..]))]);
+            for (scale, bias) in options {
+                let (got, [oh, ow]) = conv2d(&x, [n, c, h, w], &weight, k, g, scale, bias);
+                let want = direct(&x, [n, c, h, w], &weight, k, g, scale, bias);
                 assert_eq!([oh, ow], g.output_size([h, w]).unwrap());
                 assert_eq!(got.len(), want.len());
-                let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let size = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 let err = got
                     .iter()
                     .zip(&want)
                     .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
-                assert!(err <= 1e-6 * scale, "case {t}: error {err} of {scale}");
+                assert!(err <= 1e-6 * size, "case {t}: error {err} of {size}");
             }
         }
     }
 
     /// `conv2d_input_gradient` is the adjoint of `conv2d`: ⟨conv(x), g⟩ = ⟨x, grad(g)⟩ (sums in
-    /// f64), on the same geometries.
+    /// f64), on the same geometries, with and without a per-channel scale.
     #[test]
     fn input_gradient_is_the_adjoint_of_the_convolution() {
         for (t, &(n, c, h, w, k, kernel, stride, padding)) in CASES.iter().enumerate() {
@@ -466,24 +499,28 @@ mod tests {
             let x = seeded(n * c * h * w, 40 + t as u64);
             let weight = seeded(k * c * kernel[0] * kernel[1], 50 + t as u64);
             let dy = seeded(n * k * oh * ow, 60 + t as u64);
-            let (y, _) = conv2d(&x, [n, c, h, w], &weight, k, g, None);
-            let dx = conv2d_input_gradient(&dy, [n, k, oh, ow], &weight, [c, h, w], g);
-            let dot = |a: &[f32], b: &[f32]| {
-                a.iter()
-                    .zip(b)
-                    .map(|(a, b)| *a as f64 * *b as f64)
-                    .sum::<f64>()
-            };
-            let (lhs, rhs) = (dot(&y, &dy), dot(&x, &dx));
-            let scale = y
-                .iter()
-                .zip(&dy)
-                .map(|(a, b)| (*a as f64 * *b as f64).abs())
-                .sum::<f64>();
-            assert!(
-                (lhs - rhs).abs() <= 1e-5 * scale,
-                "case {t}: {lhs} vs {rhs}"
-            );
+            let channel_scale = seeded(k, 70 + t as u64);
+            for scale in [None, Some(&channel_scale[..])] {
+                let (y, _) = conv2d(&x, [n, c, h, w], &weight, k, g, scale, None);
+                let dx = conv2d_input_gradient(&dy, [n, k, oh, ow], &weight, [c, h, w], g, scale);
+                let dot = |a: &[f32], b: &[f32]| {
+                    a.iter()
+                        .zip(b)
+                        .map(|(a, b)| *a as f64 * *b as f64)
+                        .sum::<f64>()
+                };
+                let (lhs, rhs) = (dot(&y, &dy), dot(&x, &dx));
+                let size = y
+                    .iter()
+                    .zip(&dy)
+                    .map(|(a, b)| (*a as f64 * *b as f64).abs())
+                    .sum::<f64>();
+                assert!(
+                    (lhs - rhs).abs() <= 1e-5 * size,
+                    "case {t}, scale {}: {lhs} vs {rhs}",
+                    scale.is_some()
+                );
+            }
         }
     }
 
