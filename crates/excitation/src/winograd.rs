@@ -242,37 +242,39 @@ fn transform_kernels(
 ) -> KernelMatrices {
     // The weight is [outer, inner, 3, 3]; Forward: outer = k, inner = c; InputGradient:
     // outer = c, inner = k and the kernel is flipped.
-    let (outer, inner) = match kernels {
-        Kernels::Forward => (k, c),
-        Kernels::InputGradient => (c, k),
+    let inner = match kernels {
+        Kernels::Forward => c,
+        Kernels::InputGradient => k,
     };
-    let mut u = vec![0f32; 16 * k * c];
-    for (pq, g9) in weight.chunks_exact(9).enumerate() {
-        // The outer index is the forward convolution's output channel in both cases.
-        let scale = kernel_scale.map_or(1.0, |s| s[pq / inner]);
-        let g = |a: usize, b: usize| {
-            scale
-                * match kernels {
-                    Kernels::Forward => g9[a * 3 + b],
-                    Kernels::InputGradient => g9[(2 - a) * 3 + 2 - b],
-                }
-        };
-        // G g: 4×3 (rows of G combine the kernel's rows), then (G g) Gᵀ: 4×4.
-        let column = |col: usize| {
-            let (g0, g1, g2) = (g(0, col), g(1, col), g(2, col));
-            [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
-        };
-        let columns = [column(0), column(1), column(2)];
-        let gg: [[f32; 3]; 4] =
-            std::array::from_fn(|a| [columns[0][a], columns[1][a], columns[2][a]]);
-        for (a, row) in gg.iter().enumerate() {
-            let [g0, g1, g2] = *row;
-            let values = [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2];
-            for (b, value) in values.into_iter().enumerate() {
-                u[(a * 4 + b) * outer * inner + pq] = value;
-            }
+    let pairs = k * c;
+    let mut u = vec![0f32; 16 * pairs];
+    // Kernel pq's 16 values go to entry pq of the 16 matrices. Blocks of kernels run in
+    // parallel (VGG's 512 → 512 layer has 262 144 kernels, transformed twice per pullback),
+    // each writing the same range of every matrix.
+    const BLOCK: usize = 2048;
+    let mut blocks: Vec<Vec<&mut [f32]>> = (0..pairs.div_ceil(BLOCK))
+        .map(|_| Vec::with_capacity(16))
+        .collect();
+    for matrix in u.chunks_exact_mut(pairs) {
+        for (block, part) in blocks.iter_mut().zip(matrix.chunks_mut(BLOCK)) {
+            block.push(part);
         }
     }
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut parts)| {
+            let first = b * BLOCK;
+            let kernels_here = weight[9 * first..].chunks_exact(9).take(parts[0].len());
+            for (i, g9) in kernels_here.enumerate() {
+                // The outer index is the forward convolution's output channel in both cases.
+                let scale = kernel_scale.map_or(1.0, |s| s[(first + i) / inner]);
+                let values = transform_kernel(g9, scale, kernels);
+                for (part, value) in parts.iter_mut().zip(values) {
+                    part[i] = value;
+                }
+            }
+        });
     let (row_stride, col_stride) = match kernels {
         Kernels::Forward => (c, 1),
         Kernels::InputGradient => (1, k),
@@ -282,6 +284,30 @@ fn transform_kernels(
         row_stride,
         col_stride,
     }
+}
+
+/// `U = G g Gᵀ` for one 3×3 kernel `g9` (row-major) times `scale`, flipped in both axes for
+/// the input gradient; the 16 values in row-major order (position ξ = 4a + b).
+fn transform_kernel(g9: &[f32], scale: f32, kernels: Kernels) -> [f32; 16] {
+    let g = |a: usize, b: usize| {
+        scale
+            * match kernels {
+                Kernels::Forward => g9[a * 3 + b],
+                Kernels::InputGradient => g9[(2 - a) * 3 + 2 - b],
+            }
+    };
+    // G g: 4×3 (rows of G combine the kernel's rows), then (G g) Gᵀ: 4×4.
+    let column = |col: usize| {
+        let (g0, g1, g2) = (g(0, col), g(1, col), g(2, col));
+        [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
+    };
+    let columns = [column(0), column(1), column(2)];
+    let mut u = [0f32; 16];
+    for (a, row) in u.chunks_exact_mut(4).enumerate() {
+        let [g0, g1, g2] = [columns[0][a], columns[1][a], columns[2][a]];
+        row.copy_from_slice(&[g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]);
+    }
+    u
 }
 
 /// The 16 transformed kernel matrices of [`transform_kernels`] and their strides.
