@@ -1,18 +1,21 @@
-//! Micro-benchmark of the input gradients of `excitation::im2col` against flex's transposed
-//! convolution (what burn's autodiff calls), for ResNet50's strided layers and its 3×3
-//! layers too small for Winograd at batch 1 — the convolutions `conv_op`'s im2col path takes.
-//! Median of 9 runs (ms), batch 1 and 5, with the largest difference between the two results.
+//! Micro-benchmark of `excitation::im2col` against flex, for ResNet50's strided layers, its
+//! 3×3 layers too small for Winograd at batch 1 and the RGB input layers (ResNet50's and
+//! DenseNet121's 7×7 stem, VGG11_BN's first 3×3) — the convolutions `conv_op`'s im2col path
+//! takes: the forward convolution (flex's `conv2d` against `im2col::conv2d`) and the input
+//! gradient (flex's transposed convolution, what burn's autodiff calls, against
+//! `im2col::conv2d_input_gradient`). Median of 9 runs (ms), batch 1 and 5, with the largest
+//! difference between the two input gradients.
 //!
 //! ```sh
 //! cargo build --release -p excitation --example bench_im2col
 //! target/release/examples/bench_im2col
 //! ```
 
-use burn::tensor::module::conv_transpose2d;
-use burn::tensor::ops::ConvTransposeOptions;
+use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Distribution, Tensor};
 use excitation::backend::{tensor_to_vec, BackendKind};
-use excitation::im2col::{conv2d_input_gradient, Geometry};
+use excitation::im2col::{self, conv2d_input_gradient, Geometry};
 use std::time::Instant;
 
 /// Median of 9 runs of `f`, in ms.
@@ -40,6 +43,8 @@ fn main() {
             (1024, 2048, 1, 2, 0, 14),
             (256, 256, 3, 1, 1, 14),
             (512, 512, 3, 1, 1, 7),
+            (3, 64, 7, 2, 3, 224),
+            (3, 64, 3, 1, 1, 224),
         ] {
             let g = Geometry {
                 kernel: [ks, ks],
@@ -58,6 +63,14 @@ fn main() {
             });
             let ws = tensor_to_vec(w.clone()).unwrap();
             let dys = tensor_to_vec(dy.clone()).unwrap();
+            let x = Tensor::<4>::random([batch, c, h, h], Distribution::Normal(0.0, 1.0), &device);
+            let xs = tensor_to_vec(x.clone()).unwrap();
+            let conv_options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+            let flex_forward = median_ms(&|| {
+                tensor_to_vec(conv2d(x.clone(), w.clone(), None, conv_options.clone())).unwrap()[0]
+            });
+            let im2col_forward =
+                median_ms(&|| im2col::conv2d(&xs, [batch, c, h, h], &ws, k, g, None, None).0[0]);
             let ours = median_ms(&|| {
                 conv2d_input_gradient(&dys, [batch, k, oh, ow], &ws, [c, h, h], g, None)[0]
             });
@@ -68,7 +81,11 @@ fn main() {
                 .iter()
                 .zip(&b)
                 .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-            println!("b{batch} {c}->{k} {ks}x{ks} s{s} at {h}: flex {flex:.2} ms, im2col {ours:.2} ms, maxdiff {err:.1e}");
+            println!(
+                "b{batch} {c}->{k} {ks}x{ks} s{s} at {h}: forward flex {flex_forward:.2} ms, \
+                 im2col {im2col_forward:.2} ms; input gradient flex {flex:.2} ms, im2col \
+                 {ours:.2} ms, maxdiff {err:.1e}"
+            );
         }
     }
 }

@@ -13,9 +13,10 @@
 //!   forward `W · x[n]` and input gradient `Wᵀ · dy[n]`, split over the threads (flex's own
 //!   returns a channels-last view that the next operation copies; burn's input gradient is a
 //!   transposed convolution, a GEMM and then a scatter into a zeroed output);
-//! - any other convolution with few output pixels per image ([`FrozenPath::Im2col`]: strided
-//!   layers, and 3×3 layers with too few tiles for Winograd): [`crate::im2col`], whose GEMM
-//!   is split over the threads even for one image.
+//! - any other convolution with few output pixels per image or few input channels
+//!   ([`FrozenPath::Im2col`]: strided layers, 3×3 layers with too few tiles for Winograd, the
+//!   RGB input layers): [`crate::im2col`], whose GEMM is split over the threads even for one
+//!   image.
 //!
 //! [`conv2d`] is the models' entry point: it takes these paths where they apply (see
 //! [`frozen_path`]) and calls burn's own `Conv2d::forward` everywhere else (large images
@@ -54,7 +55,7 @@ pub enum FrozenPath {
     /// scatter into a zeroed buffer).
     Pointwise,
     /// Any other frozen convolution (no dilation, one group) with few output pixels per
-    /// image ([`im2col::worthwhile`]): forward by [`im2col::conv2d`] (the weight as it is,
+    /// image or few input channels ([`im2col::worthwhile`]): forward by [`im2col::conv2d`] (the weight as it is,
     /// one GEMM per image split over the threads); input gradient by
     /// [`im2col::conv2d_input_gradient`] (its adjoint: GEMM, then col2im). `input` is the
     /// input's `[h, w]`, which strided layers do not determine from the output's.
@@ -280,8 +281,8 @@ pub fn set_winograd(enabled: bool) {
 ///   channels on both sides and enough output tiles ([`winograd::worthwhile`]), unless
 ///   switched off by [`set_winograd`];
 /// - [`FrozenPath::Pointwise`] for 1×1 kernels with stride 1 and no padding;
-/// - [`FrozenPath::Im2col`] for any other kernel with few output pixels per image
-///   ([`im2col::worthwhile`]).
+/// - [`FrozenPath::Im2col`] for any other kernel with few output pixels per image or few
+///   input channels ([`im2col::worthwhile`]).
 pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
     let [n, c, h, w] = x.dims();
     let k = conv.weight.dims()[0];
@@ -328,7 +329,7 @@ pub fn frozen_path(conv: &Conv2d, x: &Tensor<4>) -> Option<FrozenPath> {
     };
     let [oh, ow] = geometry.output_size([h, w])?;
     let multiply_adds = k * c * conv.kernel_size[0] * conv.kernel_size[1] * oh * ow;
-    (IM2COL.load(Ordering::Relaxed) && im2col::worthwhile(oh * ow, multiply_adds)).then_some(
+    (IM2COL.load(Ordering::Relaxed) && im2col::worthwhile(oh * ow, c, multiply_adds)).then_some(
         FrozenPath::Im2col {
             geometry,
             input: [h, w],
@@ -637,10 +638,24 @@ mod tests {
             is_im2col(frozen_path(&strided, &input_28)),
             "stride 2, 14² outputs"
         );
-        // More than 1024 output pixels per image: flex's own tiled convolution.
+        // More than 1024 output pixels per image: flex's own tiled convolution, unless the
+        // input has at most 4 channels (RGB stems) and enough work.
         let larger = Tensor::<4>::zeros([1, 16, 48, 48], &device);
         let stem = general_conv(16, 16, 7, 1, 3, &device);
         assert_eq!(frozen_path(&stem, &larger), None, "7×7 at 48²");
+        let rgb_stem = general_conv(3, 64, 7, 2, 3, &device);
+        let image = Tensor::<4>::zeros([1, 3, 224, 224], &device);
+        assert!(
+            is_im2col(frozen_path(&rgb_stem, &image)),
+            "RGB 7×7 stem at 224²"
+        );
+        let cifar = Tensor::<4>::zeros([1, 3, 32, 32], &device);
+        let rgb_3x3 = general_conv(3, 16, 3, 1, 1, &device);
+        assert_eq!(
+            frozen_path(&rgb_3x3, &cifar),
+            None,
+            "442 368 multiply-adds < 2²³"
+        );
         let trainable = Conv2dConfig::new([16, 16], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .init(&device);

@@ -27,7 +27,7 @@ use burn::tensor::{
 use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
-use crate::conv_op::conv2d;
+use crate::conv_op::{conv2d, conv2d_batch_norm};
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::max_pool::{GatedMaxPool2d, GatedMaxPool2dConfig};
@@ -286,9 +286,7 @@ impl Classifier for DenseNet {
 
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
         let f = &self.features;
-        let x = f
-            .relu0
-            .forward(batch_norm_inference(&f.norm0, f.conv0.forward(x)));
+        let x = f.relu0.forward(conv2d_batch_norm(&f.conv0, &f.norm0, x));
         let mut x = f.pool0.forward(x);
         for (i, block) in f.blocks.iter().enumerate() {
             x = block.forward(x);

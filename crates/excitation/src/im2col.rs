@@ -60,15 +60,19 @@ impl Geometry {
     }
 }
 
-/// Whether [`conv2d`] beats flex's `conv2d` for an image of `pixels` output pixels and
-/// `multiply_adds` per image (`bench_convs --batch 1`, and model-level A/B runs of
-/// `bench_models --no-im2col`, docs/performance.md): flex's own splits images into 512-pixel
-/// tiles and runs them in parallel, which serves large images well; up to two tiles per image
-/// its serial weight copy and its lack of parallelism within a tile cost more than this
-/// path's one im2col matrix. Tiny convolutions (under 2²³ multiply-adds, such as DenseNet's
-/// 128 → 32 growth layers at 7×7) gain nothing from a split GEMM and keep flex's.
-pub fn worthwhile(pixels: usize, multiply_adds: usize) -> bool {
-    pixels <= 1024 && multiply_adds >= 1 << 23
+/// Whether [`conv2d`] beats flex's `conv2d` for an image of `pixels` output pixels,
+/// `channels_in` input channels and `multiply_adds` per image (`bench_convs --batch 1`, and
+/// model-level A/B runs of `bench_models --no-im2col`, docs/performance.md): flex's own splits
+/// images into 512-pixel tiles and runs them in parallel, which serves large images well; up
+/// to two tiles per image its serial weight copy and its lack of parallelism within a tile
+/// cost more than this path's one im2col matrix. On images with at most 4 channels (the RGB
+/// input layers: ResNet's and DenseNet's 7×7 stems, VGG's first 3×3) the im2col matrix is
+/// small at any size (depth ≤ 4·kh·kw) and this path wins too (alternated runs,
+/// docs/performance.md "Session 7"). Tiny convolutions (under 2²³ multiply-adds, such as
+/// DenseNet's 128 → 32 growth layers at 7×7, or CIFAR-size stems) gain nothing from a split
+/// GEMM and keep flex's.
+pub fn worthwhile(pixels: usize, channels_in: usize, multiply_adds: usize) -> bool {
+    (pixels <= 1024 || channels_in <= 4) && multiply_adds >= 1 << 23
 }
 
 /// `y = scale · conv(x, weight) + bias` for `geometry` (`scale` and `bias` per output
