@@ -14,7 +14,7 @@ use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
-use crate::conv_op::conv2d_batch_norm;
+use crate::conv_op::{conv2d, conv2d_batch_norm};
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::max_pool::{GatedMaxPool2d, GatedMaxPool2dConfig};
@@ -221,10 +221,12 @@ impl Block {
 }
 
 fn downsample(ds: &Option<Vec<DownsampleLayer>>, x: Tensor<4>) -> Tensor<4> {
-    match ds {
+    match ds.as_deref() {
         None => x,
+        // torchvision's projection: the convolution and its BatchNorm, folded where they can be.
+        Some([DownsampleLayer::Conv(c), DownsampleLayer::Norm(n)]) => conv2d_batch_norm(c, n, x),
         Some(layers) => layers.iter().fold(x, |x, l| match l {
-            DownsampleLayer::Conv(c) => c.forward(x),
+            DownsampleLayer::Conv(c) => conv2d(c, x),
             DownsampleLayer::Norm(n) => batch_norm_inference(n, x),
         }),
     }
