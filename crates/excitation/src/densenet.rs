@@ -191,14 +191,14 @@ impl DenseLayer {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]` (the concatenation so far); output `[batch, growth, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let b = conv2d(
+        // norm1 acts on the concatenation before its ReLU; norm2 directly follows conv1 and
+        // folds into it (conv_op::conv2d_batch_norm).
+        let b = conv2d_batch_norm(
             &self.conv1,
+            &self.norm2,
             self.relu1.forward(batch_norm_inference(&self.norm1, x)),
         );
-        conv2d(
-            &self.conv2,
-            self.relu2.forward(batch_norm_inference(&self.norm2, b)),
-        )
+        conv2d(&self.conv2, self.relu2.forward(b))
     }
 }
 

@@ -255,7 +255,8 @@ fn transform_kernels(
     let mut blocks: Vec<Vec<&mut [f32]>> = (0..pairs.div_ceil(BLOCK))
         .map(|_| Vec::with_capacity(16))
         .collect();
-    for matrix in u.chunks_exact_mut(pairs) {
+    // (`max(1)`: an empty weight, no channel pairs, has no matrices to split.)
+    for matrix in u.chunks_exact_mut(pairs.max(1)) {
         for (block, part) in blocks.iter_mut().zip(matrix.chunks_mut(BLOCK)) {
             block.push(part);
         }
