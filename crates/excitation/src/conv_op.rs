@@ -55,8 +55,8 @@ pub enum FrozenPath {
     /// scatter into a zeroed buffer).
     Pointwise,
     /// Any other frozen convolution (no dilation, one group) with few output pixels per
-    /// image or few input channels ([`im2col::worthwhile`]): forward by [`im2col::conv2d`] (the weight as it is,
-    /// one GEMM per image split over the threads); input gradient by
+    /// image or few input channels ([`im2col::worthwhile`]): forward by [`im2col::conv2d`]
+    /// (the weight as it is, one GEMM per image split over the threads); input gradient by
     /// [`im2col::conv2d_input_gradient`] (its adjoint: GEMM, then col2im). `input` is the
     /// input's `[h, w]`, which strided layers do not determine from the output's.
     Im2col {

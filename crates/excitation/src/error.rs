@@ -173,9 +173,10 @@ pub enum Error {
     /// A parameter too large for one buffer binding of the GPU driver (wgpu).
     #[error(
         "`{what}` (shape {shape:?}, {bytes} bytes) is larger than the {limit} bytes that this GPU \
-         driver binds in one buffer (wgpu's `max_storage_buffer_binding_size`): run this model on \
-         a CPU backend (`--device flex` in `curtain`), or on a GPU whose driver allows larger bindings \
-         (NVIDIA's and AMD's Vulkan drivers allow about 4 GiB; Mesa's software lavapipe 128 MiB)"
+         driver binds in one buffer (wgpu's `max_storage_buffer_binding_size`): run this model \
+         on a CPU backend (`--device flex` in `curtain`), or on a GPU whose driver allows larger \
+         bindings (NVIDIA's and AMD's Vulkan drivers allow about 4 GiB; Mesa's software \
+         lavapipe 128 MiB)"
     )]
     TooLargeForDevice {
         /// The parameter, in torchvision's naming.
