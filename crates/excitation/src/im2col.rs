@@ -16,8 +16,8 @@
 //! entry added back to the pixel it was gathered from). Used by [`crate::conv_op`] for frozen
 //! convolutions that neither the Winograd nor the pointwise path takes (see [`worthwhile`]).
 
-// `unsafe` is allowed here for the two calls of `gemm::gemm`, an unsafe raw-pointer API (the
-// workspace denies `unsafe` elsewhere; see the comment in Cargo.toml).
+// `unsafe` is allowed here for the one call of `gemm::gemm` (in `weight_times`), an unsafe
+// raw-pointer API (the workspace denies `unsafe` elsewhere; see the comment in Cargo.toml).
 #![allow(unsafe_code)]
 
 use rayon::prelude::*;
@@ -122,33 +122,7 @@ pub fn conv2d(
                 fill_columns(col, image, [c, h, w], geometry, [oh, ow]);
                 col
             };
-            // SAFETY: `out` is k × pixels (row stride `pixels`), `weight` k × depth (row stride
-            // `depth`), `col` depth × pixels (row stride `pixels`; the image itself when
-            // pointwise); all three lie inside their slices, and `out` does not overlap the two
-            // others.
-            unsafe {
-                gemm::gemm(
-                    k,
-                    pixels,
-                    depth,
-                    out.as_mut_ptr(),
-                    1,
-                    pixels as isize,
-                    false,
-                    weight.as_ptr(),
-                    1,
-                    depth as isize,
-                    col.as_ptr(),
-                    1,
-                    pixels as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(rayon::current_num_threads()),
-                );
-            }
+            weight_times(out, weight, Weight::AsIs, col, [k, depth, pixels]);
             if scale.is_some() || bias.is_some() {
                 for (channel, row) in out.chunks_exact_mut(pixels).enumerate() {
                     let a = scale.map_or(1.0, |s| s[channel]);
@@ -232,9 +206,9 @@ pub fn conv2d_input_gradient(
             };
             if pointwise {
                 // The columns are the input gradient itself (depth = c, pixels = h·w).
-                weight_transposed_times(dx, weight, dy, [depth, k, pixels]);
+                weight_times(dx, weight, Weight::Transposed, dy, [k, depth, pixels]);
             } else {
-                weight_transposed_times(col, weight, dy, [depth, k, pixels]);
+                weight_times(col, weight, Weight::Transposed, dy, [k, depth, pixels]);
                 add_columns(dx, col, [c, h, w], geometry, [oh, ow]);
             }
         }
@@ -271,38 +245,55 @@ fn with_buffers<R>(lengths: [usize; 2], f: impl FnOnce(&mut [f32], &mut [f32]) -
     })
 }
 
-/// `out = Wᵀ · dy` for the weight `W` (`k × depth`, row-major) and `dy` (`k × pixels`), in
-/// one GEMM split over the threads, the weight read transposed in place.
+/// How [`weight_times`] reads the weight `W` (`k × depth`, row-major).
+#[derive(Clone, Copy)]
+enum Weight {
+    /// `W` itself: the forward convolution.
+    AsIs,
+    /// `Wᵀ` (`depth × k`), read transposed in place: the input gradient.
+    Transposed,
+}
+
+/// `out = W · rhs` (`rhs` depth × pixels, `out` k × pixels) or `out = Wᵀ · rhs` (`rhs`
+/// k × pixels, `out` depth × pixels), in one GEMM split over the threads, the weight read in
+/// place; every matrix row-major with row stride `pixels` but the weight.
 ///
 /// # Panics
 /// If a slice is shorter than its matrix.
-fn weight_transposed_times(
+fn weight_times(
     out: &mut [f32],
     weight: &[f32],
-    dy: &[f32],
-    [depth, k, pixels]: [usize; 3],
+    form: Weight,
+    rhs: &[f32],
+    [k, depth, pixels]: [usize; 3],
 ) {
+    // Rows and inner size of the product, and where the weight's element (r, i) lies:
+    // r·row_stride + i·col_stride.
+    let (rows, inner, row_stride, col_stride) = match form {
+        Weight::AsIs => (k, depth, depth, 1),
+        Weight::Transposed => (depth, k, 1, depth),
+    };
     assert!(
-        out.len() >= depth * pixels && weight.len() >= k * depth && dy.len() >= k * pixels,
+        out.len() >= rows * pixels && weight.len() >= k * depth && rhs.len() >= inner * pixels,
         "im2col: GEMM operand lengths"
     );
-    // SAFETY: `out` is depth × pixels (row stride `pixels`); `weight` read as its transpose,
-    // depth × k (element (r, kk) at kk·depth + r: column stride `depth`, row stride 1); `dy`
-    // k × pixels (row stride `pixels`); all inside their slices (asserted above), and `out`
-    // overlaps neither of the others (it is borrowed mutably).
+    // SAFETY: `out` is rows × pixels (row stride `pixels`); the weight, rows × inner with the
+    // strides above, covers exactly its k·depth entries; `rhs` is inner × pixels (row stride
+    // `pixels`); all inside their slices (asserted above), and `out` overlaps neither of the
+    // others (it is borrowed mutably).
     unsafe {
         gemm::gemm(
-            depth,
+            rows,
             pixels,
-            k,
+            inner,
             out.as_mut_ptr(),
             1,
             pixels as isize,
             false,
             weight.as_ptr(),
-            depth as isize,
-            1,
-            dy.as_ptr(),
+            col_stride as isize,
+            row_stride as isize,
+            rhs.as_ptr(),
             1,
             pixels as isize,
             0.0,
