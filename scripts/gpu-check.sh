@@ -108,7 +108,10 @@ fi
     echo "# gpu-check $(date -u +%FT%TZ) backend=$backend torch_device=$torch_device"
     uname -a
     nproc
-    echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"; ldconfig -p | grep -m1 libvulkan || echo "no libvulkan (carry .gl, see docs/performance.md)"
+    echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"
+    # (no `grep -m1`: under pipefail, ldconfig's SIGPIPE would also print the "no libvulkan" line)
+    vulkan=$(ldconfig -p | grep libvulkan || true)
+    echo "${vulkan:-no libvulkan (carry .gl, see docs/performance.md)}"
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"
     "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' || echo "no torch"
 } 2>&1 | tee "$out/env.txt"
