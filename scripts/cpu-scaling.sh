@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# How flex and PyTorch scale with the number of CPU threads (issue 3, item 7: "the excitation
+# pullback no slower than PyTorch's on the same cores"). On this project's 2-core machine flex's
+# pullback is 0.7–0.9x PyTorch's; on a 16-core host (docs/performance.md "16 cores") it was
+# 1.5–1.6x for ResNet50, and flex's own time stopped improving beyond 4–8 threads. This script
+# measures, for each thread count, both sides with the SAME number of threads:
+#
+#   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
+#      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T;
+#   2. convs.md: the per-layer convolutions (bench_convs, flex's and the frozen paths, and
+#      tools/bench/convs_torch.py, PyTorch's) at batch 1 for each T, to show which layer
+#      shapes stop scaling.
+#
+# Runs from a release bundle (no Rust needed): the binaries of `scripts/gpu-check.sh --build`
+# (target/gpu-bundle/, or its .tar.xz, which is unpacked) or of a local build
+# (`--bundle target/release/examples` after `cargo build --release -p excitation --example
+# bench_models --example bench_convs`). Needs python3 with torch (torchvision for the models).
+#
+# Usage: scripts/cpu-scaling.sh [--out DIR] [--threads "1 4 16"] [--models resnet50,densenet121]
+#                               [--python PATH] [--bundle DIR] [--timeout S] [--no-convs]
+#   --threads   thread counts to measure (default: 1, 4 and all CPUs)
+#   --timeout   stop each bench_models run after S seconds (default 120; 0: no limit)
+# Output in --out (default ./cpu-scaling-out): env.txt, models.md, convs.md, models-T.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=cpu-scaling-out
+threads="1 4 $(nproc)"
+models=resnet50,densenet121
+python=${PYTHON:-python3}
+bundle=target/gpu-bundle
+timeout_s=120
+convs=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) out=$2; shift ;;
+        --threads) threads=$2; shift ;;
+        --models) models=$2; shift ;;
+        --python) python=$2; shift ;;
+        --bundle) bundle=$2; shift ;;
+        --timeout) timeout_s=$2; shift ;;
+        --no-convs) convs=0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if [ ! -d "$bundle" ] && [ -f "$bundle.tar.xz" ]; then
+    tar -C "$(dirname "$bundle")" -xJf "$bundle.tar.xz"
+fi
+for b in bench_models bench_convs; do
+    [ -x "$bundle/$b" ] || {
+        echo "cpu-scaling.sh: $bundle/$b missing: build it (scripts/gpu-check.sh --build, or see --help)" >&2
+        exit 1
+    }
+done
+mkdir -p "$out"
+{
+    echo "# cpu-scaling $(date -u +%FT%TZ) threads: $threads"
+    uname -a
+    nproc
+    lscpu | grep -E 'Model name|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|L3' || true
+    "$python" -c 'import torch; print("torch", torch.__version__, "threads", torch.get_num_threads())' || echo "no torch"
+} 2>&1 | tee "$out/env.txt"
+
+status=0
+: >"$out/models.md"
+for t in $threads; do
+    echo "== $t threads (RAYON_NUM_THREADS=$t, torch threads $t)" | tee -a "$out/models.md"
+    limit=()
+    [ "$timeout_s" -gt 0 ] && limit=(timeout "$timeout_s")
+    if ! RAYON_NUM_THREADS=$t "${limit[@]}" "$bundle/bench_models" --backends flex \
+        --torch-threads "$t" --python "$python" --models "$models" --batches 1,5 \
+        --ops forward,pullback --repeats 3 --json "$out/models-$t.json" >>"$out/models.md" 2>>"$out/models.log"; then
+        status=1
+        echo "bench_models at $t threads: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
+    fi
+done
+grep -E '^==|pullback|forward' "$out/models.md" || true
+
+if [ "$convs" = 1 ]; then
+    : >"$out/convs.md"
+    for t in $threads; do
+        echo "== $t threads" >>"$out/convs.md"
+        RAYON_NUM_THREADS=$t "$bundle/bench_convs" --batch 1 >>"$out/convs.md" 2>&1 || status=1
+        "$python" tools/bench/convs_torch.py --batch 1 --threads "$t" >>"$out/convs.md" 2>&1 || status=1
+    done
+    cat "$out/convs.md"
+fi
+exit $status
