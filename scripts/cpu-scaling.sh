@@ -6,7 +6,8 @@
 # measures, for each thread count, both sides with the SAME number of threads:
 #
 #   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
-#      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T;
+#      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T, and
+#      at the largest T once more with --main-in-pool (the main thread one of rayon's workers);
 #   2. convs.md: the per-layer convolutions (bench_convs, flex's and the frozen paths, and
 #      tools/bench/convs_torch.py, PyTorch's) at batch 1 for each T, to show which layer
 #      shapes stop scaling.
@@ -20,7 +21,8 @@
 #                               [--python PATH] [--bundle DIR] [--timeout S] [--no-convs]
 #   --threads   thread counts to measure (default: 1, 4 and all CPUs)
 #   --timeout   stop each bench_models run after S seconds (default 120; 0: no limit)
-# Output in --out (default ./cpu-scaling-out): env.txt, models.md, convs.md, models-T.json.
+# Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, convs.md,
+#   models-T.json, models-T-in-pool.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
         --bundle) bundle=$2; shift ;;
         --timeout) timeout_s=$2; shift ;;
         --no-convs) convs=0 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -77,6 +79,17 @@ for t in $threads; do
         echo "bench_models at $t threads: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
     fi
 done
+# The same at the largest thread count with the main thread as one of rayon's workers
+# (bench_models --main-in-pool): whether handing each parallel operation from the main thread
+# to the pool costs time on many cores.
+t_max=${threads##* }
+echo "== $t_max threads, --main-in-pool" | tee -a "$out/models.md"
+if ! RAYON_NUM_THREADS=$t_max "${limit[@]}" "$bundle/bench_models" --backends flex --main-in-pool \
+    --torch-threads "$t_max" --python "$python" --models "$models" --batches 1,5 \
+    --ops forward,pullback --repeats 3 --json "$out/models-$t_max-in-pool.json" >>"$out/models.md" 2>>"$out/models.log"; then
+    status=1
+    echo "bench_models --main-in-pool: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
+fi
 grep -E '^==|pullback|forward' "$out/models.md" || true
 
 if [ "$convs" = 1 ]; then

@@ -30,6 +30,9 @@
 //! with their range, since a shared machine drifts between runs) `--torch-preload PATH` (run
 //! the PyTorch side with `LD_PRELOAD=PATH`, e.g. Debian's `libmimalloc.so.2`, to give it the
 //! same allocator as this binary, which uses mimalloc: docs/performance.md "Allocator").
+//! `--main-in-pool` (make the main thread one of rayon's workers, so that a parallel operation
+//! started from it runs there instead of waking a pool thread while the main thread sleeps;
+//! same thread count: an experiment for many-core hosts, `scripts/cpu-scaling.sh`).
 
 /// The same global allocator as the `curtain` binary (docs/performance.md "Allocator");
 /// `--torch-preload` gives the PyTorch side one too.
@@ -74,6 +77,7 @@ struct Options {
     no_im2col: bool,
     rounds: usize,
     torch_preload: Option<String>,
+    main_in_pool: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -109,6 +113,7 @@ fn parse_args() -> Result<Options, String> {
         no_im2col: false,
         rounds: 1,
         torch_preload: None,
+        main_in_pool: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -143,6 +148,7 @@ fn parse_args() -> Result<Options, String> {
             "--straight-through" => o.straight_through = true,
             "--no-winograd" => o.no_winograd = true,
             "--no-im2col" => o.no_im2col = true,
+            "--main-in-pool" => o.main_in_pool = true,
             "--json" => o.json = Some(value()?),
             "--rounds" => o.rounds = num(value()?, "--rounds")?.max(1),
             "--torch-preload" => {
@@ -463,6 +469,17 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if o.main_in_pool {
+        // Before anything else touches rayon's global pool (RAYON_NUM_THREADS still counts
+        // every thread, this one included).
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .use_current_thread()
+            .build_global()
+        {
+            eprintln!("bench_models: --main-in-pool: {e}");
+            std::process::exit(2);
+        }
+    }
     excitation::gate_op::set_fused_ops(!o.straight_through);
     excitation::conv_op::set_winograd(!o.no_winograd);
     excitation::conv_op::set_im2col(!o.no_im2col);
@@ -524,6 +541,15 @@ fn main() {
             "flex's conv2d (im2col path off)"
         } else {
             "im2col + threaded GEMM where it applies (excitation::conv_op)"
+        }
+    );
+    println!(
+        "# rayon: {} threads{}",
+        rayon::current_num_threads(),
+        if o.main_in_pool {
+            ", the main thread one of them (--main-in-pool)"
+        } else {
+            " beside the main thread"
         }
     );
     if let Some(t) = rounds.first().and_then(|(t, _)| t.as_ref()) {

@@ -124,14 +124,11 @@ pub fn conv2d(
             };
             weight_times(out, weight, Weight::AsIs, col, [k, depth, pixels]);
             if scale.is_some() || bias.is_some() {
-                out.par_chunks_exact_mut(pixels)
-                    .with_min_len(rows_per_task(pixels))
-                    .enumerate()
-                    .for_each(|(channel, row)| {
-                        let a = scale.map_or(1.0, |s| s[channel]);
-                        let b = bias.map_or(0.0, |b| b[channel]);
-                        row.iter_mut().for_each(|v| *v = *v * a + b);
-                    });
+                per_channel(out, pixels, |channel, row| {
+                    let a = scale.map_or(1.0, |s| s[channel]);
+                    let b = bias.map_or(0.0, |b| b[channel]);
+                    row.iter_mut().for_each(|v| *v = *v * a + b);
+                });
             }
         }
     });
@@ -197,14 +194,10 @@ pub fn conv2d_input_gradient(
             let dy = match scale {
                 None => dy,
                 Some(scale) => {
-                    scaled
-                        .par_chunks_exact_mut(pixels)
-                        .zip(dy.par_chunks_exact(pixels))
-                        .zip(scale)
-                        .with_min_len(rows_per_task(pixels))
-                        .for_each(|((out, row), a)| {
-                            out.iter_mut().zip(row).for_each(|(o, v)| *o = v * a);
-                        });
+                    per_channel(scaled, pixels, |channel, out| {
+                        let (row, a) = (&dy[channel * pixels..][..pixels], scale[channel]);
+                        out.iter_mut().zip(row).for_each(|(o, v)| *o = v * a);
+                    });
                     &*scaled
                 }
             };
@@ -223,14 +216,33 @@ pub fn conv2d_input_gradient(
 /// `n` zeros, written by rayon's threads: `vec![0.0; n]` zeroes reused memory with one
 /// `memset` on the calling thread while the other cores wait (3 % of a ResNet50 batch-1
 /// pullback on 2 cores, for the outputs of the convolutions and pools).
+/// Up to 2¹⁶ values, where a split would not pay for handing the work to the pool, on the
+/// calling thread.
 pub(crate) fn zeros(n: usize) -> Vec<f32> {
-    rayon::iter::repeat_n(0f32, n).with_min_len(1 << 16).collect()
+    const PER_TASK: usize = 1 << 16;
+    if n <= PER_TASK {
+        return vec![0.0; n];
+    }
+    rayon::iter::repeat_n(0f32, n)
+        .with_min_len(PER_TASK)
+        .collect()
 }
 
-/// Channel rows of `pixels` values per rayon task in the per-channel passes (BatchNorm's
-/// scale and shift): about 2¹⁴ values, so that the split costs little beside the pass.
-fn rows_per_task(pixels: usize) -> usize {
-    ((1 << 14) / pixels.max(1)).max(1)
+/// `f(channel, row)` for each row of `pixels` values of `rows` (one output channel each): a
+/// per-channel pass such as BatchNorm's scale and shift, split over rayon's threads in tasks
+/// of about 2¹⁴ values, or on the calling thread when there are no more values than that.
+fn per_channel(rows: &mut [f32], pixels: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    const PER_TASK: usize = 1 << 14;
+    if rows.len() <= PER_TASK {
+        rows.chunks_exact_mut(pixels)
+            .enumerate()
+            .for_each(|(channel, row)| f(channel, row));
+    } else {
+        rows.par_chunks_exact_mut(pixels)
+            .with_min_len((PER_TASK / pixels.max(1)).max(1))
+            .enumerate()
+            .for_each(|(channel, row)| f(channel, row));
+    }
 }
 
 thread_local! {
