@@ -213,10 +213,10 @@ pub fn conv2d_input_gradient(
     dx
 }
 
-/// `n` zeros, written by rayon's threads: `vec![0.0; n]` zeroes reused memory with one
-/// `memset` on the calling thread while the other cores wait (3 % of a ResNet50 batch-1
-/// pullback on 2 cores, for the outputs of the convolutions and pools).
-/// Up to 2¹⁶ values, where a split would not pay for handing the work to the pool, on the
+/// `n` zeros. Over 2¹⁶ values rayon's threads write them: `vec![0.0; n]` zeroes reused
+/// memory with one `memset` on the calling thread while the other cores wait (3 % of a
+/// ResNet50 batch-1 pullback on 2 cores, for the outputs of the convolutions and pools). Up
+/// to 2¹⁶ values, where a split would not pay for handing the work to the pool, `vec!` on the
 /// calling thread.
 pub(crate) fn zeros(n: usize) -> Vec<f32> {
     const PER_TASK: usize = 1 << 16;
