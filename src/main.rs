@@ -78,6 +78,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // This thread joins rayon's pool: the CPU backends' parallel operations started here then
+    // run here too instead of handing each to the pool and sleeping (excitation::backend).
+    if let Err(e) = excitation::backend::join_rayon_pool() {
+        eprintln!("warning: the main thread could not join rayon's thread pool ({e}); continuing");
+    }
     let cli = Cli::parse();
     let result: cmd::CmdResult = match cli.command {
         Command::Demo(a) => cmd::demo::run(&a),

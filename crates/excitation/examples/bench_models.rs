@@ -30,9 +30,10 @@
 //! with their range, since a shared machine drifts between runs) `--torch-preload PATH` (run
 //! the PyTorch side with `LD_PRELOAD=PATH`, e.g. Debian's `libmimalloc.so.2`, to give it the
 //! same allocator as this binary, which uses mimalloc: docs/performance.md "Allocator").
-//! `--main-in-pool` (make the main thread one of rayon's workers, so that a parallel operation
-//! started from it runs there instead of waking a pool thread while the main thread sleeps;
-//! same thread count: an experiment for many-core hosts, `scripts/cpu-scaling.sh`).
+//! `--main-outside-pool` (keep the main thread out of rayon's pool: each parallel operation is
+//! then handed to the pool while the main thread sleeps, as before session 8; by default the
+//! main thread is one of the pool's workers, as in the `curtain` binary,
+//! `excitation::backend::join_rayon_pool`; `scripts/cpu-scaling.sh` compares the two).
 
 /// The same global allocator as the `curtain` binary (docs/performance.md "Allocator");
 /// `--torch-preload` gives the PyTorch side one too.
@@ -77,7 +78,7 @@ struct Options {
     no_im2col: bool,
     rounds: usize,
     torch_preload: Option<String>,
-    main_in_pool: bool,
+    main_outside_pool: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -113,7 +114,7 @@ fn parse_args() -> Result<Options, String> {
         no_im2col: false,
         rounds: 1,
         torch_preload: None,
-        main_in_pool: false,
+        main_outside_pool: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -148,7 +149,7 @@ fn parse_args() -> Result<Options, String> {
             "--straight-through" => o.straight_through = true,
             "--no-winograd" => o.no_winograd = true,
             "--no-im2col" => o.no_im2col = true,
-            "--main-in-pool" => o.main_in_pool = true,
+            "--main-outside-pool" => o.main_outside_pool = true,
             "--json" => o.json = Some(value()?),
             "--rounds" => o.rounds = num(value()?, "--rounds")?.max(1),
             "--torch-preload" => {
@@ -469,14 +470,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if o.main_in_pool {
-        // Before anything else touches rayon's global pool (RAYON_NUM_THREADS still counts
-        // every thread, this one included).
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
-            .use_current_thread()
-            .build_global()
-        {
-            eprintln!("bench_models: --main-in-pool: {e}");
+    // Before anything else touches rayon's global pool (RAYON_NUM_THREADS still counts every
+    // thread, this one included).
+    if !o.main_outside_pool {
+        if let Err(e) = excitation::backend::join_rayon_pool() {
+            eprintln!("bench_models: could not make the main thread a rayon worker: {e}");
             std::process::exit(2);
         }
     }
@@ -546,10 +544,10 @@ fn main() {
     println!(
         "# rayon: {} threads{}",
         rayon::current_num_threads(),
-        if o.main_in_pool {
-            ", the main thread one of them (--main-in-pool)"
+        if o.main_outside_pool {
+            " beside the main thread (--main-outside-pool)"
         } else {
-            " beside the main thread"
+            ", the main thread one of them"
         }
     );
     if let Some(t) = rounds.first().and_then(|(t, _)| t.as_ref()) {

@@ -106,6 +106,25 @@ fn wgpu_device() -> Result<Device> {
     })
 }
 
+/// Makes the calling thread one of the workers of rayon's global pool, which the CPU backends'
+/// parallel operations run on. Call it first thing in `main`, before anything uses rayon
+/// (it fails if the global pool exists already). `RAYON_NUM_THREADS` (default: one per CPU)
+/// still counts all the pool's threads, this one included.
+///
+/// Why: a parallel operation started from a thread outside the pool is handed to the pool
+/// while that thread sleeps until it is done, two context switches per operation; a ResNet50
+/// pullback starts about 1200 of them (2 500 context switches on 2 cores, about 90 with this
+/// thread in the pool; docs/performance.md "Session 8"). Inside the pool the caller takes its
+/// share of the work instead, as the first thread of an OpenMP team (PyTorch's CPU pool) does.
+///
+/// # Errors
+/// rayon's error if the global pool was built already.
+pub fn join_rayon_pool() -> std::result::Result<(), rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global()
+}
+
 /// The largest buffer, in bytes, that one GPU kernel can bind on `device`, where there is such a
 /// limit: on wgpu, the driver's `max_storage_buffer_binding_size` (128 MiB on Mesa's lavapipe,
 /// about 4 GiB on NVIDIA's and AMD's Vulkan drivers) as cubecl reads it; `None` on the CPU
