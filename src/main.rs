@@ -45,7 +45,9 @@ With torchvision's weights and Imagenette's val split:
   curtain ascent   --images imagenette2/val --limit 5 --out fig1
 
 Every image command writes figures (PNG or SVG), the raw tensors behind them (.npy) and a \
-summary.json into --out. See docs/cli/ for a page per command."
+summary.json into --out. See docs/cli/ for a page per command.
+
+CPU threads: one per CPU by default; RAYON_NUM_THREADS=N sets another number."
 )]
 struct Cli {
     #[command(subcommand)]

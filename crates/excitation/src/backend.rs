@@ -112,10 +112,10 @@ fn wgpu_device() -> Result<Device> {
 /// still counts all the pool's threads, this one included.
 ///
 /// Why: a parallel operation started from a thread outside the pool is handed to the pool
-/// while that thread sleeps until it is done, two context switches per operation; a ResNet50
-/// pullback starts about 1200 of them (2 500 context switches on 2 cores, about 90 with this
-/// thread in the pool; docs/performance.md "Session 8"). Inside the pool the caller takes its
-/// share of the work instead, as the first thread of an OpenMP team (PyTorch's CPU pool) does.
+/// while that thread sleeps until it is done, two context switches per operation: 1 600–2 600
+/// per ResNet50 batch-1 pullback on 2 cores, 90–200 with this thread in the pool
+/// (docs/performance.md "Session 8"). Inside the pool the caller takes its share of the work
+/// instead, as the first thread of an OpenMP team (PyTorch's CPU pool) does.
 ///
 /// # Errors
 /// rayon's error if the global pool was built already.
