@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How flex and PyTorch scale with the number of CPU threads (issue 3, item 7: "the excitation
 # pullback no slower than PyTorch's on the same cores"). On this project's 2-core machine flex's
-# pullback is 0.7–0.9x PyTorch's; on a 16-core host (docs/performance.md "16 cores") it was
+# pullback is 0.5–0.9x PyTorch's; on a 16-core host (docs/performance.md "Session 8") it was
 # 1.5–1.6x for ResNet50, and flex's own time stopped improving beyond 4–8 threads. This script
 # measures, for each thread count, both sides with the SAME number of threads:
 #
