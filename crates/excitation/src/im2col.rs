@@ -22,6 +22,8 @@
 
 use rayon::prelude::*;
 
+use crate::parallel::zeros;
+
 /// Kernel size, stride and zero padding (the same on both sides) of a convolution, per
 /// spatial axis (height, width). No dilation, one group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,21 +213,6 @@ pub fn conv2d_input_gradient(
         }
     });
     dx
-}
-
-/// `n` zeros. Over 2¹⁶ values rayon's threads write them: `vec![0.0; n]` zeroes reused
-/// memory with one `memset` on the calling thread while the other cores wait (3 % of a
-/// ResNet50 batch-1 pullback on 2 cores, for the outputs of the convolutions and pools). Up
-/// to 2¹⁶ values, where a split would not pay for handing the work to the pool, `vec!` on the
-/// calling thread.
-pub(crate) fn zeros(n: usize) -> Vec<f32> {
-    const PER_TASK: usize = 1 << 16;
-    if n <= PER_TASK {
-        return vec![0.0; n];
-    }
-    rayon::iter::repeat_n(0f32, n)
-        .with_min_len(PER_TASK)
-        .collect()
 }
 
 /// `f(channel, row)` for each row of `pixels` values of `rows` (one output channel each): a

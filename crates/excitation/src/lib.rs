@@ -5,7 +5,8 @@
 //!
 //! # Public API
 //! - [`backend::BackendKind`] (`Flex` default, `NdArray`, `Wgpu` with the `wgpu` feature):
-//!   `device()`, `autodiff_device()`, `try_device()`, `parse()`; [`backend::tensor_to_vec`].
+//!   `device()`, `autodiff_device()`, `try_device()`, `parse()`; [`backend::tensor_to_vec`];
+//!   [`backend::join_rayon_pool`] (call first in `main`: the main thread works in rayon's pool).
 //! - [`gate::Sigma`] (`Sigmoid`, `NormalCdf`, `Softsign`; `eval`, `gate`),
 //!   [`gate::GradientMode`] (`Vanilla`, `Excitation { sigma, temperature }`; `paper()`,
 //!   `excitation()`), [`gate::Gated`] (`visit_gates`, `set_gradient_mode`,
@@ -42,6 +43,7 @@ pub mod im2col;
 pub mod imagenet;
 pub mod max_pool;
 pub mod normalize;
+mod parallel;
 pub mod pool_op;
 pub mod pullback;
 pub mod relu;

@@ -244,7 +244,7 @@ fn hard_pool(x: FloatTensor<Flex>, window: Window) -> FloatTensor<Flex> {
     let [oh, ow] = window.output_size([h, w]);
     let x = contiguous(x);
     let xs = x.as_slice::<f32>().expect("contiguous f32 input");
-    let mut out = crate::im2col::zeros(n * c * oh * ow);
+    let mut out = crate::parallel::zeros(n * c * oh * ow);
     out.par_chunks_mut(oh * ow)
         .zip(xs.par_chunks(h * w))
         .for_each_init(
@@ -271,7 +271,7 @@ fn pool_backward(
         PoolGradient::Hard => PlaneOp::HardGradient,
         PoolGradient::Soft { temperature } => PlaneOp::SoftGradient(temperature),
     };
-    let mut out = crate::im2col::zeros(n * c * h * w);
+    let mut out = crate::parallel::zeros(n * c * h * w);
     out.par_chunks_mut(h * w)
         .zip(xs.par_chunks(h * w))
         .zip(gs.par_chunks(oh * ow))

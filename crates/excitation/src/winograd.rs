@@ -95,7 +95,7 @@ pub fn conv3x3(
     if let Some(b) = bias {
         assert_eq!(b.len(), k, "conv3x3: bias length");
     }
-    let mut y = crate::im2col::zeros(n * k * h * w);
+    let mut y = crate::parallel::zeros(n * k * h * w);
     if y.is_empty() {
         return y;
     }
@@ -247,7 +247,7 @@ fn transform_kernels(
         Kernels::InputGradient => k,
     };
     let pairs = k * c;
-    let mut u = crate::im2col::zeros(16 * pairs);
+    let mut u = crate::parallel::zeros(16 * pairs);
     // Kernel pq's 16 values go to entry pq of the 16 matrices. Blocks of kernels run in
     // parallel (VGG's 512 → 512 layer has 262 144 kernels, transformed twice per pullback),
     // each writing the same range of every matrix.
