@@ -7,7 +7,9 @@
 #
 #   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
 #      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T, and
-#      at the largest T once more with --main-outside-pool (the main thread outside rayon's pool);
+#      at the largest T flex alone twice more: with --passive-workers (rayon's workers sleep
+#      between operations, as before session 9) and with --passive-workers --main-outside-pool
+#      (also the main thread outside rayon's pool, as before session 8);
 #   2. convs.md: the per-layer convolutions (bench_convs, flex's and the frozen paths, and
 #      tools/bench/convs_torch.py, PyTorch's) at batch 1 for each T, to show which layer
 #      shapes stop scaling.
@@ -22,7 +24,7 @@
 #   --threads   thread counts to measure (default: 1, 4 and all CPUs)
 #   --timeout   stop each bench_models run after S seconds (default 120; 0: no limit)
 # Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, convs.md,
-#   models-T.json, models-T-outside-pool.json.
+#   models-T.json, models-T-passiveworkers.json, models-T-passiveworkers_mainoutsidepool.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,17 +81,21 @@ for t in $threads; do
         echo "bench_models at $t threads: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
     fi
 done
-# The same at the largest thread count with the main thread outside rayon's pool
-# (bench_models --main-outside-pool, the behaviour before session 8): whether handing each
-# parallel operation from the main thread to the pool costs time on many cores.
+# The same at the largest thread count as before session 9 (--passive-workers: rayon's own
+# idling, workers sleep between operations) and as before session 8 (also --main-outside-pool:
+# each parallel operation handed from the main thread to the pool), flex only.
 t_max=${threads##* }
-echo "== $t_max threads, --main-outside-pool" | tee -a "$out/models.md"
-if ! RAYON_NUM_THREADS=$t_max "${limit[@]}" "$bundle/bench_models" --backends flex --main-outside-pool \
-    --torch-threads "$t_max" --python "$python" --models "$models" --batches 1,5 \
-    --ops forward,pullback --repeats 3 --json "$out/models-$t_max-outside-pool.json" >>"$out/models.md" 2>>"$out/models.log"; then
-    status=1
-    echo "bench_models --main-outside-pool: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
-fi
+for variant in "--passive-workers" "--passive-workers --main-outside-pool"; do
+    name=$(echo "$variant" | tr -d '-' | tr ' ' '_')
+    echo "== $t_max threads, flex only, $variant" | tee -a "$out/models.md"
+    # shellcheck disable=SC2086 # $variant is two flags
+    if ! RAYON_NUM_THREADS=$t_max "${limit[@]}" "$bundle/bench_models" --backends flex $variant \
+        --no-torch --models "$models" --batches 1,5 --ops forward,pullback --repeats 3 \
+        --json "$out/models-$t_max-$name.json" >>"$out/models.md" 2>>"$out/models.log"; then
+        status=1
+        echo "bench_models $variant: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
+    fi
+done
 grep -E '^==|pullback|forward' "$out/models.md" || true
 
 if [ "$convs" = 1 ]; then

@@ -47,7 +47,10 @@ With torchvision's weights and Imagenette's val split:
 Every image command writes figures (PNG or SVG), the raw tensors behind them (.npy) and a \
 summary.json into --out. See docs/cli/ for a page per command.
 
-CPU threads: one per CPU by default; RAYON_NUM_THREADS=N sets another number."
+CPU threads: one per CPU by default; RAYON_NUM_THREADS=N sets another number. While a \
+forward or backward pass runs, idle threads keep looking for work instead of sleeping, as \
+PyTorch's OpenMP threads do; CURTAIN_WAIT_POLICY=passive lets them sleep at once (less CPU \
+time, slower on many cores)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -85,6 +88,14 @@ fn main() -> ExitCode {
     if let Err(e) = excitation::backend::join_rayon_pool() {
         eprintln!("warning: the main thread could not join rayon's thread pool ({e}); continuing");
     }
+    // Idle threads look for work through each pass (excitation::awake) unless told otherwise.
+    match wait_policy() {
+        Ok(active) => excitation::awake::set_enabled(active),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     let result: cmd::CmdResult = match cli.command {
         Command::Demo(a) => cmd::demo::run(&a),
@@ -103,5 +114,22 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `CURTAIN_WAIT_POLICY`: `active` (the default: idle threads keep looking for work during a
+/// pass) or `passive` (they sleep at once, rayon's own behaviour), as OpenMP's
+/// `OMP_WAIT_POLICY`. Returns whether the policy is active.
+fn wait_policy() -> Result<bool, String> {
+    match std::env::var("CURTAIN_WAIT_POLICY") {
+        Err(std::env::VarError::NotPresent) => Ok(true),
+        Ok(v) if v.eq_ignore_ascii_case("active") || v.is_empty() => Ok(true),
+        Ok(v) if v.eq_ignore_ascii_case("passive") => Ok(false),
+        Ok(v) => Err(format!(
+            "CURTAIN_WAIT_POLICY is `{v}`; use `active` (the default) or `passive`, or unset it"
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(
+            "CURTAIN_WAIT_POLICY is not valid UTF-8; use `active` or `passive`, or unset it".into(),
+        ),
     }
 }

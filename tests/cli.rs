@@ -279,6 +279,83 @@ fn pullback_writes_grids_raw_tensors_and_summary() {
     assert_eq!(tl[1]["class"], 3);
 }
 
+/// `CURTAIN_WAIT_POLICY`: the default (`active`: rayon's idle workers keep looking for jobs
+/// through each pass) and `passive` (they sleep at once) give the same pullbacks, with 1 and 3
+/// threads; any other value is an error naming the variable and its values.
+#[test]
+fn wait_policies_agree_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = write_weights(dir.path(), "tiny-resnet", 3);
+    let images = write_images(dir.path());
+    let run = |policy: &str, threads: &str| {
+        let out = dir.path().join(format!("out-{policy}-{threads}"));
+        let result = Command::new(env!("CARGO_BIN_EXE_curtain"))
+            .args([
+                "pullback",
+                "--model",
+                "tiny-resnet",
+                "--classes",
+                "1,3",
+                "--batch-size",
+                "4",
+            ])
+            .args(["--weights", weights.to_str().unwrap()])
+            .args([
+                "--images",
+                images.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .env("XDG_CACHE_HOME", "/nonexistent-curtain-test-cache")
+            .env("CURTAIN_WAIT_POLICY", policy)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+        assert!(
+            result.status.success(),
+            "{policy}, {threads} threads:\n{stderr}"
+        );
+        read_npy(&out.join("pullback-excitation.npy"))
+    };
+    let (shape, reference) = run("passive", "1");
+    for (policy, threads) in [
+        ("active", "3"),
+        ("passive", "3"),
+        ("ACTIVE", "1"),
+        ("", "3"),
+    ] {
+        let (s, values) = run(policy, threads);
+        assert_eq!(s, shape);
+        let worst = values
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(
+            worst <= 1e-5 * scale,
+            "{policy}, {threads} threads: {worst} vs {scale}"
+        );
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_curtain"))
+        .args(["classes", "golf"])
+        .env("CURTAIN_WAIT_POLICY", "spin")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success(),
+        "CURTAIN_WAIT_POLICY=spin should fail"
+    );
+    assert!(
+        stderr.contains("CURTAIN_WAIT_POLICY")
+            && stderr.contains("`spin`")
+            && stderr.contains("passive"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn ascent_writes_images_and_differences() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! Micro-benchmark of the frozen convolutions of `excitation::conv_op` against burn's on flex:
 //! for typical layer shapes of ResNet50, VGG11_BN and DenseNet121, the time of one forward
 //! convolution and of one input gradient, median of 7 runs (ms), with the largest difference
-//! between the two results relative to the largest value.
+//! between the two results relative to the largest value. Threads as in the `curtain` binary:
+//! the main thread in rayon's pool, the other workers kept awake while a shape is timed.
 //!
 //! - 3×3, stride 1, padding 1: flex's `conv2d` (im2col + GEMM) and flex's
 //!   `conv_transpose2d` (what burn's autodiff calls for the input gradient) against
@@ -26,8 +27,10 @@ use excitation::backend::{tensor_to_vec, BackendKind};
 use excitation::im2col::{self, Geometry};
 use excitation::winograd::{conv3x3, Kernels};
 
-/// Median of 7 runs of `f`, in ms.
+/// Median of 7 runs of `f`, in ms (rayon's workers kept awake throughout, as in a pass of the
+/// `curtain` binary: `excitation::awake`).
 fn median_ms(f: &dyn Fn() -> f32) -> f64 {
+    let _awake = excitation::awake::keep_workers_awake();
     let mut ts: Vec<f64> = (0..7)
         .map(|_| {
             let start = Instant::now();
@@ -50,6 +53,13 @@ fn first(t: Tensor<4>) -> f32 {
 }
 
 fn main() {
+    // As the `curtain` binary: the main thread works in rayon's pool, whose other workers stay
+    // awake while a shape is timed.
+    if let Err(e) = excitation::backend::join_rayon_pool() {
+        eprintln!("bench_convs: could not make the main thread a rayon worker: {e}");
+        std::process::exit(2);
+    }
+    excitation::awake::set_enabled(true);
     let batch = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [] => 5,
         [flag, n] if flag == "--batch" => n.parse().unwrap_or_else(|_| {

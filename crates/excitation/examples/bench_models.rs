@@ -79,6 +79,7 @@ struct Options {
     rounds: usize,
     torch_preload: Option<String>,
     main_outside_pool: bool,
+    passive_workers: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -115,6 +116,7 @@ fn parse_args() -> Result<Options, String> {
         rounds: 1,
         torch_preload: None,
         main_outside_pool: false,
+        passive_workers: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -150,6 +152,7 @@ fn parse_args() -> Result<Options, String> {
             "--no-winograd" => o.no_winograd = true,
             "--no-im2col" => o.no_im2col = true,
             "--main-outside-pool" => o.main_outside_pool = true,
+            "--passive-workers" => o.passive_workers = true,
             "--json" => o.json = Some(value()?),
             "--rounds" => o.rounds = num(value()?, "--rounds")?.max(1),
             "--torch-preload" => {
@@ -478,6 +481,7 @@ fn main() {
             std::process::exit(2);
         }
     }
+    excitation::awake::set_enabled(!o.passive_workers);
     excitation::gate_op::set_fused_ops(!o.straight_through);
     excitation::conv_op::set_winograd(!o.no_winograd);
     excitation::conv_op::set_im2col(!o.no_im2col);

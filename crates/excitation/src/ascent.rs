@@ -206,6 +206,7 @@ fn step_unchecked<M: Classifier>(
     config: &AscentConfig,
     device: &Device,
 ) -> Result<(Tensor<4>, Tensor<4>)> {
+    let _awake = crate::awake::keep_workers_awake(); // see pullback::pullback
     let ad = device.clone().autodiff();
     let x = current
         .without_autodiff()

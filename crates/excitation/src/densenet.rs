@@ -285,6 +285,7 @@ impl Classifier for DenseNet {
     }
 
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
+        let _awake = crate::awake::keep_workers_awake();
         let f = &self.features;
         let x = f.relu0.forward(conv2d_batch_norm(&f.conv0, &f.norm0, x));
         let mut x = f.pool0.forward(x);

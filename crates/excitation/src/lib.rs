@@ -6,7 +6,9 @@
 //! # Public API
 //! - [`backend::BackendKind`] (`Flex` default, `NdArray`, `Wgpu` with the `wgpu` feature):
 //!   `device()`, `autodiff_device()`, `try_device()`, `parse()`; [`backend::tensor_to_vec`];
-//!   [`backend::join_rayon_pool`] (call first in `main`: the main thread works in rayon's pool).
+//!   [`backend::join_rayon_pool`] (call first in `main`: the main thread works in rayon's pool);
+//!   [`awake::set_enabled`] and [`awake::keep_workers_awake`] (rayon's idle workers look for
+//!   jobs through each pass instead of sleeping).
 //! - [`gate::Sigma`] (`Sigmoid`, `NormalCdf`, `Softsign`; `eval`, `gate`),
 //!   [`gate::GradientMode`] (`Vanilla`, `Excitation { sigma, temperature }`; `paper()`,
 //!   `excitation()`), [`gate::Gated`] (`visit_gates`, `set_gradient_mode`,
@@ -28,6 +30,7 @@
 //!   and [`zoo::AnyModel`]: the paper's models chosen at run time.
 
 pub mod ascent;
+pub mod awake;
 pub mod backend;
 pub mod batch_norm;
 pub mod classifier;

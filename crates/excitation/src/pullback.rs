@@ -111,6 +111,9 @@ pub fn pullback<M: Classifier>(
     let mut target_logits = Vec::with_capacity(rows.len());
     let mut gradients = Vec::new();
     for chunk in rows.chunks(batch_size) {
+        // One forward and one backward pass: rayon's workers look for jobs instead of sleeping
+        // between their many short parallel operations (when switched on: crate::awake).
+        let _awake = crate::awake::keep_workers_awake();
         let index: Vec<i64> = chunk.iter().map(|(i, _)| *i as i64).collect();
         let index = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(
             TensorData::new(index, [chunk.len()]),

@@ -340,6 +340,7 @@ impl Classifier for ResNet {
     }
 
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
+        let _awake = crate::awake::keep_workers_awake();
         let x = self
             .relu
             .forward(conv2d_batch_norm(&self.conv1, &self.bn1, x));

@@ -224,6 +224,7 @@ impl Classifier for Vgg {
     }
 
     fn forward_imagenet(&self, x: Tensor<4>) -> Tensor<2> {
+        let _awake = crate::awake::keep_workers_awake();
         let mut x = x;
         let mut layers = self.features.iter().peekable();
         while let Some(layer) = layers.next() {

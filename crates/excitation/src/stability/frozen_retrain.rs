@@ -71,6 +71,7 @@ pub fn retrain_accuracy(
     let mut optim = make_optimizer(cfg.optimizer);
     let mut perm = None;
     for step in 0..cfg.steps {
+        let _awake = crate::awake::keep_workers_awake(); // see pullback::pullback
         let idx = step_indices(cfg.seed, step, cfg.batch_size, train.len(), &mut perm);
         let b = train.batch(&idx, None, train_dev);
         let logits = match gating {

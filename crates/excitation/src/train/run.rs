@@ -243,6 +243,7 @@ pub fn train(
     let (mut loss_sum, mut acc_sum, mut count) = (0.0, 0.0, 0usize);
     let n = train_data.len();
     for step in start..end {
+        let _awake = crate::awake::keep_workers_awake(); // see pullback::pullback
         let idx = step_indices(config.seed, step, config.batch_size, n, &mut perm);
         let mut rng = SplitMix64::stream(config.seed ^ 0xA5A5_5A5A, step as u64);
         let augment = (config.crop_padding > 0 || config.flip).then_some((&aug, &mut rng));
