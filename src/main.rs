@@ -24,6 +24,21 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its index in mimalloc's `mi_option_t`, which
+/// `libmimalloc-sys` does not name; the same in mimalloc 2 and 3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// By default mimalloc, too, hands freed memory back to the kernel, 10 ms after it was freed,
+/// and the next pass faults it in again: 5 800 page faults per DenseNet121 batch-5 pullback,
+/// none with an hour's delay (docs/performance.md "Session 9"). The cost: the process keeps
+/// its high-water mark of memory until it ends (or for an hour).
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: `mi_option_set` stores the option's value; called first thing in `main`, before
+    // any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 3_600_000) }
+}
+
 /// Excitation pullbacks of ReLU networks: "Pulling Back the Curtain on ReLU Networks".
 #[derive(Debug, Parser)]
 #[command(
@@ -83,6 +98,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     // This thread joins rayon's pool: the CPU backends' parallel operations started here then
     // run here too instead of handing each to the pool and sleeping (excitation::backend).
     if let Err(e) = excitation::backend::join_rayon_pool() {

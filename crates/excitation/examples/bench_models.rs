@@ -33,7 +33,11 @@
 //! `--main-outside-pool` (keep the main thread out of rayon's pool: each parallel operation is
 //! then handed to the pool while the main thread sleeps, as before session 8; by default the
 //! main thread is one of the pool's workers, as in the `curtain` binary,
-//! `excitation::backend::join_rayon_pool`; `scripts/cpu-scaling.sh` compares the two).
+//! `excitation::backend::join_rayon_pool`; `scripts/cpu-scaling.sh` compares the two)
+//! `--passive-workers` (rayon's idle workers sleep between operations, as before session 9; by
+//! default they look for jobs through each pass, as in the `curtain` binary: `excitation::awake`)
+//! `--mimalloc-purge` (mimalloc's default purge delay of 10 ms, as before session 9; by default
+//! freed memory is kept for an hour, as in the `curtain` binary: no page faults on reuse).
 
 /// The same global allocator as the `curtain` binary (docs/performance.md "Allocator");
 /// `--torch-preload` gives the PyTorch side one too.
@@ -80,6 +84,7 @@ struct Options {
     torch_preload: Option<String>,
     main_outside_pool: bool,
     passive_workers: bool,
+    mimalloc_purge: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -117,6 +122,7 @@ fn parse_args() -> Result<Options, String> {
         torch_preload: None,
         main_outside_pool: false,
         passive_workers: false,
+        mimalloc_purge: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -153,6 +159,7 @@ fn parse_args() -> Result<Options, String> {
             "--no-im2col" => o.no_im2col = true,
             "--main-outside-pool" => o.main_outside_pool = true,
             "--passive-workers" => o.passive_workers = true,
+            "--mimalloc-purge" => o.mimalloc_purge = true,
             "--json" => o.json = Some(value()?),
             "--rounds" => o.rounds = num(value()?, "--rounds")?.max(1),
             "--torch-preload" => {
@@ -207,9 +214,22 @@ fn vm_mib(field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// mimalloc's `mi_option_purge_delay` (its index in mimalloc's `mi_option_t`, which
+/// `libmimalloc-sys` does not name; the same in mimalloc 2 and 3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc hands freed memory back to the kernel only after an hour, as in the `curtain`
+/// binary (`src/main.rs`, docs/performance.md "Session 9"), instead of after 10 ms.
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: `mi_option_set` stores the option's value; called first thing in `main`, before
+    // any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 3_600_000) }
+}
+
 /// Hands the memory that mimalloc keeps for reuse back to the kernel, so that the next
 /// (model, batch) combination's peak resident memory counts only its own allocations, not
-/// those that the previous combinations freed.
+/// those that the previous combinations freed (with `force`, whatever the purge delay).
 #[allow(unsafe_code)]
 fn release_free_memory() {
     // SAFETY: `mi_collect` has no preconditions; it only returns free pages to the kernel.
@@ -473,6 +493,12 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Before rayon's threads exist: mimalloc keeps freed memory for reuse instead of handing it
+    // back to the kernel after 10 ms (as the `curtain` binary; `--mimalloc-purge` keeps the
+    // default).
+    if !o.mimalloc_purge {
+        keep_freed_memory();
+    }
     // Before anything else touches rayon's global pool (RAYON_NUM_THREADS still counts every
     // thread, this one included).
     if !o.main_outside_pool {
