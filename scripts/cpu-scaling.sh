@@ -7,9 +7,10 @@
 #
 #   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
 #      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T, and
-#      at the largest T flex alone twice more: with --passive-workers (rayon's workers sleep
-#      between operations, as before session 9) and with --passive-workers --main-outside-pool
-#      (also the main thread outside rayon's pool, as before session 8);
+#      at the largest T flex alone twice more: with --passive-workers --mimalloc-purge (rayon's
+#      workers sleep between operations, mimalloc's default purge delay: as before session 9)
+#      and with --main-outside-pool added (the main thread outside rayon's pool too: as before
+#      session 8);
 #   2. convs.md: the per-layer convolutions (bench_convs, flex's and the frozen paths, and
 #      tools/bench/convs_torch.py, PyTorch's) at batch 1 for each T, to show which layer
 #      shapes stop scaling.
@@ -24,7 +25,8 @@
 #   --threads   thread counts to measure (default: 1, 4 and all CPUs)
 #   --timeout   stop each bench_models run after S seconds (default 120; 0: no limit)
 # Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, convs.md,
-#   models-T.json, models-T-passiveworkers.json, models-T-passiveworkers_mainoutsidepool.json.
+#   models-T.json, models-T-passiveworkers_mimallocpurge.json,
+#   models-T-passiveworkers_mimallocpurge_mainoutsidepool.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +46,7 @@ while [ $# -gt 0 ]; do
         --bundle) bundle=$2; shift ;;
         --timeout) timeout_s=$2; shift ;;
         --no-convs) convs=0 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -82,10 +84,11 @@ for t in $threads; do
     fi
 done
 # The same at the largest thread count as before session 9 (--passive-workers: rayon's own
-# idling, workers sleep between operations) and as before session 8 (also --main-outside-pool:
-# each parallel operation handed from the main thread to the pool), flex only.
+# idling, workers sleep between operations; --mimalloc-purge: mimalloc's default purge delay)
+# and as before session 8 (also --main-outside-pool: each parallel operation handed from the
+# main thread to the pool), flex only.
 t_max=${threads##* }
-for variant in "--passive-workers" "--passive-workers --main-outside-pool"; do
+for variant in "--passive-workers --mimalloc-purge" "--passive-workers --mimalloc-purge --main-outside-pool"; do
     name=$(echo "$variant" | tr -d '-' | tr ' ' '_')
     echo "== $t_max threads, flex only, $variant" | tee -a "$out/models.md"
     # shellcheck disable=SC2086 # $variant is two flags
