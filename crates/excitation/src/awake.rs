@@ -10,7 +10,7 @@
 //! sleeps (`tools/bench/perf_gaps.py`, docs/performance.md "Session 9"); the cost grows with
 //! the number of threads, as each operation must wake more of them.
 //!
-//! While a [`AwakeWorkers`] guard lives, every other worker of rayon's global pool runs a loop
+//! While an [`AwakeWorkers`] guard lives, every other worker of rayon's global pool runs a loop
 //! that takes any job of the pool as soon as it appears (`rayon::yield_now`) and otherwise yields
 //! its core to the operating system (`std::thread::yield_now`): the same as an OpenMP team,
 //! PyTorch's CPU pool, whose idle threads spin for a while (`OMP_WAIT_POLICY`,
@@ -23,15 +23,16 @@
 //! jobs) resumes that job only after leaving the loop.
 //!
 //! [`set_enabled`] switches the guards on or off for the whole process (off by default, so a
-//! library user's process keeps rayon's behaviour unless it asks; the `curtain` binary and
-//! `bench_models` switch them on).
+//! library user's process keeps rayon's behaviour unless it asks; the `curtain` binary,
+//! `bench_models` and `bench_convs` switch them on).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a worker waits without finding a job before it leaves the loop. Longer than nearly
-/// every serial gap of a pass (99 % of ResNet50's are under 2 ms on 2 cores).
+/// every serial gap of a pass (the 99th percentile of a ResNet50 pullback's was 0.8–2.2 ms on
+/// 2 cores, `tools/bench/perf_gaps.py`).
 pub const IDLE_LIMIT: Duration = Duration::from_millis(5);
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
