@@ -14,11 +14,28 @@ use excitation::weights::{state_dict, write_safetensors, NamedTensor, SaveOption
 use serde_json::Value;
 
 fn curtain(args: &[&str]) -> Output {
+    curtain_env(args, &[])
+}
+
+/// `curtain` with extra environment variables.
+fn curtain_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_curtain"))
         .args(args)
         .env("XDG_CACHE_HOME", "/nonexistent-curtain-test-cache")
+        .envs(env.iter().copied())
         .output()
         .expect("the binary runs")
+}
+
+/// The largest |got − expected| and the largest |expected|.
+fn max_error_and_scale(got: &[f32], expected: &[f32]) -> (f32, f32) {
+    let max_err = got
+        .iter()
+        .zip(expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    let scale = expected.iter().map(|v| v.abs()).fold(0f32, f32::max);
+    (max_err, scale)
 }
 
 fn ok(args: &[&str]) -> String {
@@ -289,8 +306,8 @@ fn wait_policies_agree_and_a_bad_one_is_named() {
     let images = write_images(dir.path());
     let run = |policy: &str, threads: &str| {
         let out = dir.path().join(format!("out-{policy}-{threads}"));
-        let result = Command::new(env!("CARGO_BIN_EXE_curtain"))
-            .args([
+        let result = curtain_env(
+            &[
                 "pullback",
                 "--model",
                 "tiny-resnet",
@@ -298,19 +315,18 @@ fn wait_policies_agree_and_a_bad_one_is_named() {
                 "1,3",
                 "--batch-size",
                 "4",
-            ])
-            .args(["--weights", weights.to_str().unwrap()])
-            .args([
+                "--weights",
+                weights.to_str().unwrap(),
                 "--images",
                 images.to_str().unwrap(),
                 "--out",
                 out.to_str().unwrap(),
-            ])
-            .env("XDG_CACHE_HOME", "/nonexistent-curtain-test-cache")
-            .env("CURTAIN_WAIT_POLICY", policy)
-            .env("RAYON_NUM_THREADS", threads)
-            .output()
-            .expect("the binary runs");
+            ],
+            &[
+                ("CURTAIN_WAIT_POLICY", policy),
+                ("RAYON_NUM_THREADS", threads),
+            ],
+        );
         let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
         assert!(
             result.status.success(),
@@ -327,22 +343,13 @@ fn wait_policies_agree_and_a_bad_one_is_named() {
     ] {
         let (s, values) = run(policy, threads);
         assert_eq!(s, shape);
-        let worst = values
-            .iter()
-            .zip(&reference)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let (worst, scale) = max_error_and_scale(&values, &reference);
         assert!(
             worst <= 1e-5 * scale,
             "{policy}, {threads} threads: {worst} vs {scale}"
         );
     }
-    let bad = Command::new(env!("CARGO_BIN_EXE_curtain"))
-        .args(["classes", "golf"])
-        .env("CURTAIN_WAIT_POLICY", "spin")
-        .output()
-        .expect("the binary runs");
+    let bad = curtain_env(&["classes", "golf"], &[("CURTAIN_WAIT_POLICY", "spin")]);
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
         !bad.status.success(),
@@ -863,12 +870,7 @@ fn several_image_paths_per_folder_cap_and_values_match_the_library() {
     // Row 1 (b_square): column 0 is the image, column 1 the pullback.
     assert_eq!(&values[2 * cell..3 * cell], &img.pixels[..]);
     let got = &values[3 * cell..4 * cell];
-    let max_err = got
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    let scale = expected.iter().map(|v| v.abs()).fold(0f32, f32::max);
+    let (max_err, scale) = max_error_and_scale(got, &expected);
     assert!(
         scale > 0.0 && max_err <= 1e-6 * scale,
         "max error {max_err} vs scale {scale}"
