@@ -21,9 +21,13 @@
 # bench_models --example bench_convs`). Needs python3 with torch (torchvision for the models).
 #
 # Usage: scripts/cpu-scaling.sh [--out DIR] [--threads "1 4 16"] [--models resnet50,densenet121]
-#                               [--python PATH] [--bundle DIR] [--timeout S] [--no-convs]
-#   --threads   thread counts to measure (default: 1, 4 and all CPUs)
+#                               [--python PATH] [--bundle DIR] [--timeout S] [--rounds N]
+#                               [--no-convs]
+#   --threads   thread counts to measure, in this order (default: 1, 4 and all CPUs); the
+#               flex-only variants run at the largest of them, after all counts
 #   --timeout   stop each bench_models run after S seconds (default 120; 0: no limit)
+#   --rounds    PyTorch and flex N times in turn per thread count (default 1; each cell is
+#               then the median over the rounds, each ratio the median of the rounds' ratios)
 # Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, convs.md,
 #   models-T.json, models-T-passiveworkers_mimallocpurge.json,
 #   models-T-passiveworkers_mimallocpurge_mainoutsidepool.json.
@@ -36,6 +40,7 @@ models=resnet50,densenet121
 python=${PYTHON:-python3}
 bundle=target/gpu-bundle
 timeout_s=120
+rounds=1
 convs=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,8 +50,9 @@ while [ $# -gt 0 ]; do
         --python) python=$2; shift ;;
         --bundle) bundle=$2; shift ;;
         --timeout) timeout_s=$2; shift ;;
+        --rounds) rounds=$2; shift ;;
         --no-convs) convs=0 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -78,7 +84,7 @@ for t in $threads; do
     [ "$timeout_s" -gt 0 ] && limit=(timeout "$timeout_s")
     if ! RAYON_NUM_THREADS=$t "${limit[@]}" "$bundle/bench_models" --backends flex \
         --torch-threads "$t" --python "$python" --models "$models" --batches 1,5 \
-        --ops forward,pullback --repeats 3 --json "$out/models-$t.json" >>"$out/models.md" 2>>"$out/models.log"; then
+        --ops forward,pullback --repeats 3 --rounds "$rounds" --json "$out/models-$t.json" >>"$out/models.md" 2>>"$out/models.log"; then
         status=1
         echo "bench_models at $t threads: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
     fi
@@ -87,7 +93,7 @@ done
 # idling, workers sleep between operations; --mimalloc-purge: mimalloc's default purge delay)
 # and as before session 8 (also --main-outside-pool: each parallel operation handed from the
 # main thread to the pool), flex only.
-t_max=${threads##* }
+t_max=$(printf '%s\n' $threads | sort -n | tail -1)
 for variant in "--passive-workers --mimalloc-purge" "--passive-workers --mimalloc-purge --main-outside-pool"; do
     name=$(echo "$variant" | tr -d '-' | tr ' ' '_')
     echo "== $t_max threads, flex only, $variant" | tee -a "$out/models.md"
