@@ -4,7 +4,8 @@ For the same layer shapes as `crates/excitation/examples/bench_convs.rs` (stride
 (k − 1)/2), times PyTorch's forward convolution and its input gradient
 (`aten.convolution_backward` with only the input gradient requested, which is what autograd
 calls for a frozen convolution), median of 7 runs, in ms, and prints a Markdown table like the
-Rust side's.
+Rust side's; then the same for the classifiers' linear layers on one row (`F.linear`, and
+`g @ W` for the input gradient), like the Rust side's second table.
 
 Usage: python convs_torch.py [--batch 5] [--threads 2]
 """
@@ -31,6 +32,10 @@ SHAPES = [
     (512, 128, 1, 28),
     (1024, 128, 1, 14),
 ]
+
+# (d_in, d_out): the linear layers of bench_convs.rs (VGG11_BN's classifier, ResNet50's fc,
+# DenseNet121's classifier); keep in step.
+LINEAR = [(25088, 4096), (4096, 4096), (4096, 1000), (2048, 1000), (1024, 1000)]
 
 
 def median_ms(f):
@@ -64,6 +69,17 @@ def main():
                 )
             )
             print(f"| {c}→{k} {size}×{size} at {hw}² | {forward:.1f} | {grad:.1f} |")
+        print()
+        print(f"# convs_torch: linear layers on one row, {args.threads} threads, median of 7 (ms)")
+        print("| linear | torch forward | torch input grad |")
+        print("|---|---|---|")
+        for d_in, d_out in LINEAR:
+            x = torch.randn(1, d_in)
+            w = torch.randn(d_out, d_in) * 0.01  # PyTorch's layout: [out, in]
+            g = torch.randn(1, d_out)
+            forward = median_ms(lambda: torch.nn.functional.linear(x, w))
+            grad = median_ms(lambda: g @ w)
+            print(f"| {d_in}→{d_out} | {forward:.2f} | {grad:.2f} |")
 
 
 if __name__ == "__main__":

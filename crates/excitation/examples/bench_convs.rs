@@ -13,6 +13,11 @@
 //!   (the `Pointwise` path's input gradient, `Wᵀ · dy` per image; its forward is the im2col
 //!   column, `W · x` per image on the image as it is).
 //!
+//! A second table times the classifiers' linear layers on one row (VGG11_BN's three,
+//! ResNet50's and DenseNet121's): flex's `matmul` (`x·W`, and `g·Wᵀ` for the input gradient)
+//! against [`excitation::linear_op`]'s split kernels, whatever `--batch` says (the split path
+//! serves one row only).
+//!
 //! ```sh
 //! cargo build --release -p excitation --example bench_convs
 //! target/release/examples/bench_convs [--batch N]
@@ -25,6 +30,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Distribution, Tensor};
 use excitation::backend::{tensor_to_vec, BackendKind};
 use excitation::im2col::{self, Geometry};
+use excitation::linear_op;
 use excitation::winograd::{conv3x3, Kernels};
 
 /// Median of 7 runs of `f`, in ms (rayon's workers kept awake throughout, as in a pass of the
@@ -155,6 +161,46 @@ fn main() {
         };
         println!(
             "| {c}→{k} {size}×{size} at {hw}² | {flex_forward:.1} | {frozen_forward} | {im2col_forward:.1} | {flex_grad:.1} | {frozen_grad:.1} | {:.1e} |",
+            relative_difference(&got, &want)
+        );
+    }
+    linear_layers(&device);
+}
+
+/// The second table: the classifiers' linear layers on one row (see the module docs).
+fn linear_layers(device: &burn::tensor::Device) {
+    // (d_in, d_out): VGG11_BN's classifier.0, .3, .6, ResNet50's fc, DenseNet121's classifier.
+    // The same list as `tools/bench/convs_torch.py`: keep them in step.
+    let shapes = [
+        (25088, 4096),
+        (4096, 4096),
+        (4096, 1000),
+        (2048, 1000),
+        (1024, 1000),
+    ];
+    println!();
+    println!("# bench_convs: linear layers on one row, median of 7 (ms)");
+    println!("| linear | flex forward | split forward | flex input grad | split input grad | rel. diff |");
+    println!("|---|---|---|---|---|---|");
+    for (d_in, d_out) in shapes {
+        let x = Tensor::<2>::random([1, d_in], Distribution::Normal(0.0, 1.0), device);
+        let w = Tensor::<2>::random([d_in, d_out], Distribution::Normal(0.0, 0.01), device);
+        let g = Tensor::<2>::random([1, d_out], Distribution::Normal(0.0, 1.0), device);
+        let first2 = |t: Tensor<2>| t.into_data().as_slice::<f32>().expect("f32")[0];
+        let flex_forward = median_ms(&|| first2(x.clone().matmul(w.clone())));
+        let flex_grad = median_ms(&|| first2(g.clone().matmul(w.clone().transpose())));
+        let (xs, ws, gs) = (
+            tensor_to_vec(x.clone()).expect("f32 values"),
+            tensor_to_vec(w.clone()).expect("f32 values"),
+            tensor_to_vec(g.clone()).expect("f32 values"),
+        );
+        let shape = [d_in, d_out];
+        let split_forward = median_ms(&|| linear_op::row_times_matrix(&xs, &ws, shape, None)[0]);
+        let split_grad = median_ms(&|| linear_op::matrix_times_row(&ws, &gs, shape)[0]);
+        let want = tensor_to_vec(g.clone().matmul(w.clone().transpose())).expect("f32 values");
+        let got = linear_op::matrix_times_row(&ws, &gs, shape);
+        println!(
+            "| {d_in}→{d_out} | {flex_forward:.2} | {split_forward:.2} | {flex_grad:.2} | {split_grad:.2} | {:.1e} |",
             relative_difference(&got, &want)
         );
     }

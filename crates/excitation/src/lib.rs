@@ -44,6 +44,7 @@ pub mod gate;
 pub mod gate_op;
 pub mod im2col;
 pub mod imagenet;
+pub mod linear_op;
 pub mod max_pool;
 pub mod normalize;
 mod parallel;

@@ -17,6 +17,7 @@ use crate::classifier::Classifier;
 use crate::conv_op::{conv2d, conv2d_batch_norm};
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
+use crate::linear_op;
 use crate::max_pool::{GatedMaxPool2d, GatedMaxPool2dConfig};
 use crate::normalize::from_signed_unit_to_imagenet;
 use crate::relu::GatedRelu;
@@ -351,7 +352,7 @@ impl Classifier for ResNet {
             }
         }
         let x = adaptive_avg_pool2d(x, [1, 1]).flatten::<2>(1, 3);
-        self.fc.forward(x)
+        linear_op::linear(&self.fc, x)
     }
 
     fn num_classes(&self) -> usize {

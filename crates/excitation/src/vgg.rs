@@ -17,6 +17,7 @@ use crate::classifier::Classifier;
 use crate::conv_op::{conv2d, conv2d_batch_norm};
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
+use crate::linear_op;
 use crate::max_pool::{GatedMaxPool2d, GatedMaxPool2dConfig};
 use crate::normalize::from_signed_unit_to_imagenet;
 use crate::relu::GatedRelu;
@@ -244,7 +245,7 @@ impl Classifier for Vgg {
         let mut x: Tensor<2> = x.flatten(1, 3);
         for layer in &self.classifier {
             x = match layer {
-                ClassifierLayer::Linear(l) => l.forward(x),
+                ClassifierLayer::Linear(l) => linear_op::linear(l, x),
                 ClassifierLayer::Relu(r) => r.forward(x),
                 ClassifierLayer::Dropout(_) => x,
             };

@@ -181,8 +181,11 @@ fn check_outputs<M: Classifier>(fx: &Fixture, model: &M, check: &Check) {
         }
     }
     if check.vanilla {
+        // One image per pass here (the pullbacks below take the whole batch at once), so
+        // that both the one-row path of the classifiers' linear layers (`linear_op`) and the
+        // batched one are compared with PyTorch.
         let g = vec4(
-            vanilla_gradient(model, x.clone(), &rows, batch, &ad)
+            vanilla_gradient(model, x.clone(), &rows, 1, &ad)
                 .unwrap()
                 .gradients,
         );
