@@ -5,11 +5,15 @@
 //! `a = γ / √(σ² + ε)` and `b = β − μ·a`. burn's inference path evaluates it as four broadcast
 //! operations over the activation (subtract, divide, multiply, add), each recorded by
 //! autodiff; [`batch_norm_inference`] computes `a` and `b` on the per-channel vectors and
-//! applies two (multiply, add), whose backward pass is a single multiply. Same value to
+//! applies them in one pass ([`crate::elementwise_op::channel_affine`]: on flex one parallel
+//! operation, elsewhere a broadcast multiply and add), whose backward pass is a single
+//! multiply. Same value to
 //! float32 rounding (tests below and the PyTorch parity tests).
 
 use burn::nn::BatchNorm;
 use burn::tensor::{Device, Tensor};
+
+use crate::elementwise_op::channel_affine;
 
 /// `bn` applied to `x` with its running statistics, as `a·x + b` per channel; in training
 /// mode on an autodiff device (batch statistics) it defers to `bn.forward`.
@@ -20,9 +24,7 @@ pub fn batch_norm_inference<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Ten
     let Some((a, b)) = inference_affine(bn, &x.device()) else {
         return bn.forward(x);
     };
-    let mut shape = [1; D];
-    shape[1] = a.dims()[0];
-    x * a.reshape(shape) + b.reshape(shape)
+    channel_affine(x, a, b)
 }
 
 /// The per-channel `(a, b)` of `bn`'s inference map `y = a·x + b` on `device`, or `None` in

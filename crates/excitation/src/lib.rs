@@ -23,6 +23,8 @@
 //!   built in eval mode, frozen.
 //! - Weights: [`weights::load_weights`], [`weights::save_safetensors`],
 //!   [`weights::state_dict`], [`weights::expected_shapes`], [`weights::read_tensors`].
+//! - Frozen operations on flex that the models call: [`conv_op::conv2d`],
+//!   [`conv_op::conv2d_batch_norm`], [`linear_op::linear`].
 //! - [`pullback::pullback`], [`pullback::vanilla_gradient`], [`pullback::excitation_pullback`],
 //!   [`pullback::pullbacks`] with [`pullback::Targets`].
 //! - [`ascent::ascent`], [`ascent::ascent_step`] with [`ascent::AscentConfig`].
@@ -38,6 +40,7 @@ pub mod conv_op;
 pub mod data;
 pub mod densenet;
 pub mod download;
+pub mod elementwise_op;
 pub mod error;
 pub mod experiment_error;
 pub mod gate;

@@ -15,6 +15,7 @@ use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::conv_op::{conv2d, conv2d_batch_norm};
+use crate::elementwise_op;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::linear_op;
@@ -261,7 +262,7 @@ impl BasicBlock {
             .relu
             .forward(conv2d_batch_norm(&self.conv1, &self.bn1, x));
         let out = conv2d_batch_norm(&self.conv2, &self.bn2, out);
-        self.relu.forward(out + identity)
+        self.relu.forward(elementwise_op::add(out, identity))
     }
 }
 
@@ -300,7 +301,7 @@ impl Bottleneck {
             .relu
             .forward(conv2d_batch_norm(&self.conv2, &self.bn2, out));
         let out = conv2d_batch_norm(&self.conv3, &self.bn3, out);
-        self.relu.forward(out + identity)
+        self.relu.forward(elementwise_op::add(out, identity))
     }
 }
 

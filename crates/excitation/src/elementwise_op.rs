@@ -1,0 +1,337 @@
+//! The models' two element-wise operations besides the gates, as custom autodiff operations on
+//! flex split over rayon's threads: ResNet's residual sum `a + b` and an eval-mode
+//! BatchNorm's per-channel map `a_c·x + b_c` (DenseNet's `norm1` before each layer, its
+//! transitions and `norm5`).
+//!
+//! flex runs an element-wise operation on the calling thread unless both operands have the
+//! same shape and more than 4 M values (and always when one is broadcast, as a BatchNorm's
+//! per-channel factors are); while it does, the other cores wait. On 2 cores that is a few per
+//! cent of a DenseNet121 pullback; on 16 it is a larger share (docs/performance.md "Session
+//! 10"). Here each operation is one pass over the values, in tasks of at least 2¹⁴ values on
+//! rayon's threads, written into an operand's buffer when nothing else holds it; the
+//! backward passes are the same kind of pass (`g·a_c` for the BatchNorm; the sum hands its
+//! gradient to both operands unchanged).
+//!
+//! [`add`] and [`channel_affine`] are the models' entry points; on other devices or dtypes,
+//! for shapes that differ, or with [`crate::gate_op::set_fused_ops`]`(false)` they are burn's
+//! own tensor operations. Values equal those (the same one multiply and one add per value in
+//! the same order); tests below.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{binary, unary, Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use rayon::prelude::*;
+
+use crate::gate_op::fused_ops_enabled;
+
+/// Values per task: below this, handing work to another thread costs more than it saves.
+const CHUNK: usize = 1 << 14;
+
+/// Backends that run the models' element-wise operations as single parallel passes.
+#[backend_extension(Autodiff, Flex)]
+pub trait ElementwiseBackend: Backend {
+    /// `a + b` for two `f32` tensors of one shape.
+    fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `scale[c]·x + shift[c]` along axis 1 of `x` (`[n, c, …]`, `f32`); under autodiff
+    /// only `x` receives a gradient.
+    fn channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+impl ElementwiseBackend for Flex {
+    fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (mut a, mut b) = (contiguous(a), contiguous(b));
+        let add = |out: &mut [f32], other: &[f32]| {
+            out.par_chunks_mut(CHUNK)
+                .zip(other.par_chunks(CHUNK))
+                .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, x)| *o += x));
+        };
+        // Write into whichever operand is ours alone (addition commutes), else a new buffer.
+        if let Some(out) = writable(&mut a) {
+            add(out, values(&b));
+            return a;
+        }
+        if let Some(out) = writable(&mut b) {
+            add(out, values(&a));
+            return b;
+        }
+        let mut sum = values(&a).to_vec();
+        add(&mut sum, values(&b));
+        FloatTensor::<Flex>::from_data(TensorData::new(sum, a.shape()))
+    }
+
+    fn channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (scale, shift) = (contiguous(scale), contiguous(shift));
+        let (scale, shift) = (values(&scale), values(&shift));
+        map_planes(x, |c, plane| {
+            let (a, b) = (scale[c], shift[c]);
+            plane.iter_mut().for_each(|v| *v = *v * a + b);
+        })
+    }
+}
+
+impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
+    fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// The backward step: both operands receive the output's gradient.
+        #[derive(Debug)]
+        struct SumOfTwo;
+
+        impl Backward<Flex, 2> for SumOfTwo {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                binary::<Flex, _, _>(ops.parents, ops.node, grads, |g| g, |g| g);
+            }
+        }
+
+        let (a, node_a) = a.into_parts();
+        let (b, node_b) = b.into_parts();
+        match SumOfTwo
+            .prepare::<C>([node_a, node_b])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((), Flex::sum_of_two(a, b)),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::sum_of_two(a, b)),
+        }
+    }
+
+    fn channel_affine(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        /// The backward step: state is the (frozen) per-channel scale.
+        #[derive(Debug)]
+        struct ChannelAffine;
+
+        impl Backward<Flex, 1> for ChannelAffine {
+            type State = FloatTensor<Flex>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let scale = contiguous(ops.state);
+                unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+                    let scale = values(&scale);
+                    map_planes(grad, |c, plane| {
+                        let a = scale[c];
+                        plane.iter_mut().for_each(|g| *g *= a);
+                    })
+                });
+            }
+        }
+
+        let (x, node) = x.into_parts();
+        let scale = scale.into_primitive();
+        let shift = shift.into_primitive();
+        match ChannelAffine
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish(scale.clone(), Flex::channel_affine(x, scale, shift))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::channel_affine(x, scale, shift)),
+        }
+    }
+}
+
+/// Applies `f(channel, plane)` to every `(image, channel)` plane of `t` (`[n, c, …]`) in
+/// parallel, in `t`'s own buffer when nothing else holds it, else in a copy.
+fn map_planes(t: FloatTensor<Flex>, f: impl Fn(usize, &mut [f32]) + Sync) -> FloatTensor<Flex> {
+    let t = contiguous(t);
+    let shape = t.shape();
+    let dims = shape.to_vec();
+    let channels = dims[1];
+    let plane: usize = dims[2..].iter().product();
+    let run = |values: &mut [f32]| {
+        values
+            .par_chunks_mut(plane.max(1))
+            .with_min_len(CHUNK.div_ceil(plane.max(1)))
+            .enumerate()
+            .for_each(|(i, p)| f(i % channels, p));
+    };
+    let mut t = t;
+    if let Some(values) = writable(&mut t) {
+        run(values);
+        return t;
+    }
+    let mut copy = values(&t).to_vec();
+    run(&mut copy);
+    FloatTensor::<Flex>::from_data(TensorData::new(copy, shape))
+}
+
+/// The values of `t` to write in place: where its buffer holds exactly its values, from the
+/// start, and nothing else holds the buffer.
+fn writable(t: &mut FloatTensor<Flex>) -> Option<&mut [f32]> {
+    let n = t.shape().num_elements();
+    let plain = t.layout().contiguous_offsets() == Some((0, n)) && t.storage::<f32>().len() == n;
+    if plain {
+        t.try_storage_mut::<f32>()
+    } else {
+        None
+    }
+}
+
+/// `t` itself if its values are laid out contiguously, else a contiguous copy.
+fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The values of a contiguous `f32` flex tensor, borrowed.
+fn values(t: &FloatTensor<Flex>) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+/// Whether the parallel operations apply to a tensor like `x` (flex with or without
+/// autodiff, `f32`, the fused operations switched on).
+fn applies<const D: usize>(x: &Tensor<D>) -> bool {
+    fused_ops_enabled() && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+}
+
+/// `a + b`, as one parallel pass on flex for two `f32` tensors of one shape; elsewhere burn's
+/// `a + b` (which also broadcasts).
+pub fn add<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    if !(applies(&a) && b.dtype() == DType::F32 && a.dims() == b.dims()) {
+        return a + b;
+    }
+    Tensor::from_dispatch(<Dispatch as ElementwiseBackend>::sum_of_two(
+        a.into_dispatch(),
+        b.into_dispatch(),
+    ))
+}
+
+/// `scale[c]·x + shift[c]` along axis 1 of `x`, as one parallel pass on flex for `f32`
+/// (`scale` and `shift` untracked: frozen parameters); elsewhere burn's broadcast `x·a + b`.
+///
+/// # Shapes
+/// - `x`: `[n, c, …]` (at least 2 axes); `scale`, `shift`: `[c]`; output as `x`.
+pub fn channel_affine<const D: usize>(
+    x: Tensor<D>,
+    scale: Tensor<1>,
+    shift: Tensor<1>,
+) -> Tensor<D> {
+    if !applies(&x) || D < 2 {
+        let mut shape = [1; D];
+        shape[1.min(D - 1)] = scale.dims()[0];
+        return x * scale.reshape(shape) + shift.reshape(shape);
+    }
+    Tensor::from_dispatch(<Dispatch as ElementwiseBackend>::channel_affine(
+        x.into_dispatch(),
+        scale.into_dispatch(),
+        shift.into_dispatch(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{tensor_to_vec, BackendKind};
+    use crate::testing::values as seeded;
+
+    fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
+        let n = shape.iter().product();
+        Tensor::from_data(TensorData::new(seeded(n, seed), shape), device)
+    }
+
+    /// Value and input gradients equal burn's `a + b`, also when one operand is shared (held
+    /// elsewhere, so not written in place) and for sizes on both sides of one task.
+    #[test]
+    fn add_matches_burn_and_passes_the_gradient_to_both() {
+        let device = BackendKind::Flex.autodiff_device();
+        for shape in [[2, 3, 4, 5], [2, 64, 17, 19]] {
+            let a0 = tensor(shape, 1, &device);
+            let b0 = tensor(shape, 2, &device);
+            let g = tensor(shape, 3, &device);
+            let run = |parallel: bool| {
+                let (a, b) = (a0.clone().require_grad(), b0.clone().require_grad());
+                let y = if parallel {
+                    add(a.clone(), b.clone())
+                } else {
+                    a.clone() + b.clone()
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                (
+                    tensor_to_vec(y).unwrap(),
+                    tensor_to_vec(a.grad(&grads).unwrap()).unwrap(),
+                    tensor_to_vec(b.grad(&grads).unwrap()).unwrap(),
+                )
+            };
+            assert_eq!(run(true), run(false), "{shape:?}");
+            // Operands that nothing else holds are written in place: same values.
+            let plain = BackendKind::Flex.device();
+            let (a, b) = (tensor(shape, 1, &plain), tensor(shape, 2, &plain));
+            let want = tensor_to_vec(a.clone() + b.clone()).unwrap();
+            assert_eq!(tensor_to_vec(add(a, b)).unwrap(), want);
+            // The operands are still intact after an add that had to copy.
+            let (a, b) = (tensor(shape, 1, &plain), tensor(shape, 2, &plain));
+            let _ = add(a.clone(), b.clone());
+            assert_eq!(tensor_to_vec(a).unwrap(), seeded(shape.iter().product(), 1));
+        }
+    }
+
+    /// Value and input gradient equal burn's broadcast `x·a + b` for 4-axis and 2-axis
+    /// inputs, on planes smaller and larger than one task.
+    #[test]
+    fn channel_affine_matches_burn_broadcast() {
+        let device = BackendKind::Flex.autodiff_device();
+        let check = |x0: Tensor<4>| {
+            let c = x0.dims()[1];
+            let a = tensor([c], 4, &device);
+            let b = tensor([c], 5, &device);
+            let g = tensor(x0.dims(), 6, &device);
+            let run = |parallel: bool| {
+                let x = x0.clone().require_grad();
+                let y = if parallel {
+                    channel_affine(x.clone(), a.clone(), b.clone())
+                } else {
+                    x.clone() * a.clone().reshape([1, c, 1, 1]) + b.clone().reshape([1, c, 1, 1])
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                (
+                    tensor_to_vec(y).unwrap(),
+                    tensor_to_vec(x.grad(&grads).unwrap()).unwrap(),
+                )
+            };
+            assert_eq!(run(true), run(false), "{:?}", x0.dims());
+        };
+        check(tensor([2, 3, 5, 7], 7, &device));
+        check(tensor([3, 40, 30, 30], 8, &device));
+        // A non-contiguous input (a permuted view) gives the same values.
+        check(tensor([2, 5, 6, 3], 9, &device).permute([0, 3, 1, 2]));
+        // Two axes: one value per channel.
+        let x = tensor([4, 6], 10, &device);
+        let (a, b) = (tensor([6], 11, &device), tensor([6], 12, &device));
+        let want = x.clone() * a.clone().reshape([1, 6]) + b.clone().reshape([1, 6]);
+        assert_eq!(
+            tensor_to_vec(channel_affine(x, a, b)).unwrap(),
+            tensor_to_vec(want).unwrap()
+        );
+    }
+}
