@@ -28,6 +28,7 @@ use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
 use crate::conv_op::{conv2d, conv2d_batch_norm};
+use crate::elementwise_op;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::linear_op;
@@ -214,12 +215,14 @@ impl DenseBlock {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]`; output `[batch, c + layers·growth, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut features = vec![x];
+        // The concatenation of all outputs so far, grown by one layer's output at a time
+        // (the same values as torchvision's `torch.cat(features, 1)` before each layer).
+        let mut concatenation = x;
         for layer in &self.layers {
-            let new = layer.forward(Tensor::cat(features.clone(), 1));
-            features.push(new);
+            let new = layer.forward(concatenation.clone());
+            concatenation = elementwise_op::append_channels(concatenation, new);
         }
-        Tensor::cat(features, 1)
+        concatenation
     }
 }
 

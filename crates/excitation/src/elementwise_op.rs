@@ -44,6 +44,10 @@ pub trait ElementwiseBackend: Backend {
         scale: FloatTensor<Self>,
         shift: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+
+    /// `cat([a, b], 1)` for `f32` tensors `[n, c_a, …]` and `[n, c_b, …]` that agree on
+    /// every other axis.
+    fn append_channels(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl ElementwiseBackend for Flex {
@@ -80,6 +84,55 @@ impl ElementwiseBackend for Flex {
             plane.iter_mut().for_each(|v| *v = *v * a + b);
         })
     }
+
+    fn append_channels(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (a, b) = (contiguous(a), contiguous(b));
+        let mut dims = a.shape().to_vec();
+        let (c_a, c_b) = (dims[1], b.shape().to_vec()[1]);
+        let plane: usize = dims[2..].iter().product();
+        dims[1] = c_a + c_b;
+        let (a_values, b_values) = (values(&a), values(&b));
+        // One output plane per (image, channel): a's channels, then b's, image by image.
+        let mut out = vec![0f32; dims.iter().product()];
+        out.par_chunks_mut(plane.max(1))
+            .with_min_len(CHUNK.div_ceil(plane.max(1)))
+            .enumerate()
+            .for_each(|(i, o)| {
+                let (n, c) = (i / (c_a + c_b), i % (c_a + c_b));
+                let from = if c < c_a {
+                    &a_values[(n * c_a + c) * plane..][..plane]
+                } else {
+                    &b_values[(n * c_b + c - c_a) * plane..][..plane]
+                };
+                o.copy_from_slice(from);
+            });
+        FloatTensor::<Flex>::from_data(TensorData::new(out, dims))
+    }
+}
+
+/// The two parts of `grad` (`[n, c_a + c_b, …]`) along axis 1: channels `..c_a` and
+/// `c_a..`, each copied out in parallel (the backward pass of
+/// [`ElementwiseBackend::append_channels`]).
+fn split_channels(grad: FloatTensor<Flex>, c_a: usize) -> [FloatTensor<Flex>; 2] {
+    let grad = contiguous(grad);
+    let dims = grad.shape().to_vec();
+    let (c, plane) = (dims[1], dims[2..].iter().product::<usize>().max(1));
+    let g = values(&grad);
+    let part = |range: std::ops::Range<usize>| {
+        let width = range.len();
+        let mut out = vec![0f32; dims[0] * width * plane];
+        out.par_chunks_mut(plane)
+            .with_min_len(CHUNK.div_ceil(plane))
+            .enumerate()
+            .for_each(|(i, o)| {
+                let (n, k) = (i / width, i % width);
+                o.copy_from_slice(&g[(n * c + range.start + k) * plane..][..plane]);
+            });
+        let mut shape = dims.clone();
+        shape[1] = width;
+        FloatTensor::<Flex>::from_data(TensorData::new(out, shape))
+    };
+    [part(0..c_a), part(c_a..c)]
 }
 
 impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
@@ -154,6 +207,46 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
                 prep.finish(scale.clone(), Flex::channel_affine(x, scale, shift))
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::channel_affine(x, scale, shift)),
+        }
+    }
+
+    fn append_channels(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// The backward step: state is the number of `a`'s channels.
+        #[derive(Debug)]
+        struct AppendChannels;
+
+        impl Backward<Flex, 2> for AppendChannels {
+            type State = usize;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let c_a = ops.state;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let [node_a, node_b] = ops.parents;
+                let [grad_a, grad_b] = split_channels(grad, c_a);
+                if let Some(node) = node_a {
+                    grads.register::<Flex>(node.id, grad_a);
+                }
+                if let Some(node) = node_b {
+                    grads.register::<Flex>(node.id, grad_b);
+                }
+            }
+        }
+
+        let (a, node_a) = a.into_parts();
+        let (b, node_b) = b.into_parts();
+        let c_a = a.shape().to_vec()[1];
+        match AppendChannels
+            .prepare::<C>([node_a, node_b])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(c_a, Flex::append_channels(a, b)),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::append_channels(a, b)),
         }
     }
 }
@@ -249,6 +342,25 @@ pub fn channel_affine<const D: usize>(
     ))
 }
 
+/// `Tensor::cat(vec![a, b], 1)`, as one parallel copy on flex for `f32` (and its backward
+/// pass one parallel split); elsewhere burn's `cat`. DenseNet's blocks grow their input
+/// by one layer's output at a time with it.
+///
+/// # Shapes
+/// - `a`: `[n, c_a, …]`, `b`: `[n, c_b, …]` (equal on every axis but 1); output
+///   `[n, c_a + c_b, …]`.
+pub fn append_channels<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    let (da, db) = (a.dims(), b.dims());
+    let agree = D >= 2 && (0..D).all(|i| i == 1 || da[i] == db[i]);
+    if !(applies(&a) && b.dtype() == DType::F32 && agree) {
+        return Tensor::cat(vec![a, b], 1);
+    }
+    Tensor::from_dispatch(<Dispatch as ElementwiseBackend>::append_channels(
+        a.into_dispatch(),
+        b.into_dispatch(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +444,45 @@ mod tests {
         assert_eq!(
             tensor_to_vec(channel_affine(x, a, b)).unwrap(),
             tensor_to_vec(want).unwrap()
+        );
+    }
+
+    /// Value and both input gradients equal burn's `cat` along the channels, for planes
+    /// smaller and larger than one task and a non-contiguous operand.
+    #[test]
+    fn append_channels_matches_burn_cat() {
+        let device = BackendKind::Flex.autodiff_device();
+        let check = |a0: Tensor<4>, b0: Tensor<4>| {
+            let mut out = a0.dims();
+            out[1] += b0.dims()[1];
+            let g = tensor(out, 13, &device);
+            let run = |parallel: bool| {
+                let (a, b) = (a0.clone().require_grad(), b0.clone().require_grad());
+                let y = if parallel {
+                    append_channels(a.clone(), b.clone())
+                } else {
+                    Tensor::cat(vec![a.clone(), b.clone()], 1)
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                (
+                    tensor_to_vec(y).unwrap(),
+                    tensor_to_vec(a.grad(&grads).unwrap()).unwrap(),
+                    tensor_to_vec(b.grad(&grads).unwrap()).unwrap(),
+                )
+            };
+            assert_eq!(run(true), run(false), "{:?} + {:?}", a0.dims(), b0.dims());
+        };
+        check(
+            tensor([2, 3, 4, 5], 14, &device),
+            tensor([2, 2, 4, 5], 15, &device),
+        );
+        check(
+            tensor([3, 64, 20, 20], 16, &device),
+            tensor([3, 32, 20, 20], 17, &device),
+        );
+        check(
+            tensor([2, 4, 6, 3], 18, &device).permute([0, 3, 1, 2]),
+            tensor([2, 5, 4, 6], 19, &device),
         );
     }
 }
