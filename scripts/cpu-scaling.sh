@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # How flex and PyTorch scale with the number of CPU threads (issue 3, item 7: "the excitation
 # pullback no slower than PyTorch's on the same cores"). On this project's 2-core machine flex's
-# pullback is 0.5–0.9x PyTorch's; on a 16-core host (docs/performance.md "Session 8") it was
-# 1.5–1.6x for ResNet50, and flex's own time stopped improving beyond 4–8 threads. This script
-# measures, for each thread count, both sides with the SAME number of threads:
+# pullback is 0.5–0.9x PyTorch's; on a 16-core host it was 1.5–1.6x for ResNet50 with session
+# 7's code (docs/performance.md "Session 8") and 0.86–1.26x with session 10's ("Session 10").
+# This script measures, for each thread count, both sides with the SAME number of threads:
 #
 #   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
 #      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T, and

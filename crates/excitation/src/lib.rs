@@ -24,7 +24,8 @@
 //! - Weights: [`weights::load_weights`], [`weights::save_safetensors`],
 //!   [`weights::state_dict`], [`weights::expected_shapes`], [`weights::read_tensors`].
 //! - Frozen operations on flex that the models call: [`conv_op::conv2d`],
-//!   [`conv_op::conv2d_batch_norm`], [`linear_op::linear`].
+//!   [`conv_op::conv2d_batch_norm`], [`linear_op::linear`], [`elementwise_op::add`],
+//!   [`elementwise_op::channel_affine`], [`elementwise_op::append_channels`].
 //! - [`pullback::pullback`], [`pullback::vanilla_gradient`], [`pullback::excitation_pullback`],
 //!   [`pullback::pullbacks`] with [`pullback::Targets`].
 //! - [`ascent::ascent`], [`ascent::ascent_step`] with [`ascent::AscentConfig`].
