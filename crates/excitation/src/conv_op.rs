@@ -38,6 +38,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::batch_norm::{batch_norm_inference, inference_affine};
+use crate::flex_values::{contiguous, values};
 use crate::gate_op::fused_ops_enabled;
 use crate::im2col;
 use crate::winograd::{self, Kernels};
@@ -232,25 +233,10 @@ impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
     }
 }
 
-/// `t` itself if its values are laid out contiguously, else a contiguous copy.
-fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
 /// The per-channel scale for the im2col paths: `None` when it is all ones (no BatchNorm
 /// folded in), which saves those paths a pass over the activation.
 fn channel_scale(scale: &FloatTensor<Flex>) -> Option<&[f32]> {
     Some(values(scale)).filter(|s| s.iter().any(|&a| a != 1.0))
-}
-
-/// The values of a contiguous `f32` flex tensor, borrowed ([`frozen_path`] admits only `f32`;
-/// `winograd::conv3x3` checks the lengths against the shapes).
-fn values(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 /// Whether the Winograd path is switched on (the default); see [`set_winograd`].

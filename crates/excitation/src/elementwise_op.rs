@@ -26,6 +26,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, Tensor
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::flex_values::{contiguous, values};
 use crate::gate_op::fused_ops_enabled;
 
 /// Values per task: below this, handing work to another thread costs more than it saves.
@@ -286,20 +287,6 @@ fn writable(t: &mut FloatTensor<Flex>) -> Option<&mut [f32]> {
     } else {
         None
     }
-}
-
-/// `t` itself if its values are laid out contiguously, else a contiguous copy.
-fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// The values of a contiguous `f32` flex tensor, borrowed.
-fn values(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 /// Whether the parallel operations apply to a tensor like `x` (flex with or without

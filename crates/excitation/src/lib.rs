@@ -44,6 +44,7 @@ pub mod download;
 pub mod elementwise_op;
 pub mod error;
 pub mod experiment_error;
+mod flex_values;
 pub mod gate;
 pub mod gate_op;
 pub mod im2col;

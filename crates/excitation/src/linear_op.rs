@@ -28,6 +28,7 @@ use burn::nn::Linear;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::flex_values::{contiguous, values};
 use crate::gate_op::fused_ops_enabled;
 
 /// Backends that run a frozen linear layer on one row as one operation.
@@ -246,21 +247,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     sums.iter().sum::<f32>() + tail
-}
-
-/// `t` itself if its values are laid out contiguously, else a contiguous copy.
-fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// The values of a contiguous `f32` flex tensor, borrowed ([`takes_frozen_path`] admits only
-/// `f32`; the kernels check the lengths against the shapes).
-fn values(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, Tensor
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::flex_values::contiguous;
 use crate::gate_op::{exp_nonpositive, fused_ops_enabled};
 
 /// Which gradient the max-pool operation passes back.
@@ -225,15 +226,6 @@ impl Window {
         let end = ((w + p).saturating_sub(b)).div_ceil(s).min(ow);
         let start = p.saturating_sub(b).div_ceil(s).min(end);
         start..end
-    }
-}
-
-/// `t` itself if its values are laid out contiguously, else a contiguous copy.
-fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
     }
 }
 
