@@ -113,18 +113,21 @@ pub fn conv2d(
 
     let mut y = zeros(n * k * pixels);
     let pointwise = geometry.is_pointwise();
-    with_buffers([if pointwise { 0 } else { depth * pixels }, 0], |col, _| {
-        for (image, out) in x
-            .chunks_exact(c * h * w)
-            .zip(y.chunks_exact_mut(k * pixels))
-        {
+    // One image: its GEMM gets every thread. Several: the images run side by side, each GEMM
+    // with its share of the threads. A forward GEMM here is `k × pixels` with depth `c·kh·kw`
+    // (e.g. 128 × 196 × 1024 for DenseNet's bottlenecks at 14×14): too few output blocks to
+    // keep 16 threads busy one image after another (batch 5 on 16 cores: 1.9–2.9 ms per
+    // such layer against PyTorch's 0.4–0.9, docs/performance.md "Session 10").
+    let threads = (rayon::current_num_threads() / n).max(1);
+    let one_image = |image: &[f32], out: &mut [f32]| {
+        with_buffers([if pointwise { 0 } else { depth * pixels }, 0], |col, _| {
             let col: &[f32] = if pointwise {
                 image
             } else {
                 fill_columns(col, image, [c, h, w], geometry, [oh, ow]);
                 col
             };
-            weight_times(out, weight, Weight::AsIs, col, [k, depth, pixels]);
+            weight_times(out, weight, Weight::AsIs, col, [k, depth, pixels], threads);
             if scale.is_some() || bias.is_some() {
                 per_channel(out, pixels, |channel, row| {
                     let a = scale.map_or(1.0, |s| s[channel]);
@@ -132,8 +135,15 @@ pub fn conv2d(
                     row.iter_mut().for_each(|v| *v = *v * a + b);
                 });
             }
-        }
-    });
+        })
+    };
+    if n == 1 {
+        one_image(x, &mut y);
+    } else {
+        x.par_chunks_exact(c * h * w)
+            .zip(y.par_chunks_exact_mut(k * pixels))
+            .for_each(|(image, out)| one_image(image, out));
+    }
     (y, [oh, ow])
 }
 
@@ -188,6 +198,7 @@ pub fn conv2d_input_gradient(
         if pointwise { 0 } else { depth * pixels },
         if scale.is_some() { k * pixels } else { 0 },
     ];
+    let threads = rayon::current_num_threads();
     with_buffers(lengths, |col, scaled| {
         for (dy, dx) in dy
             .chunks_exact(k * pixels)
@@ -205,9 +216,23 @@ pub fn conv2d_input_gradient(
             };
             if pointwise {
                 // The columns are the input gradient itself (depth = c, pixels = h·w).
-                weight_times(dx, weight, Weight::Transposed, dy, [k, depth, pixels]);
+                weight_times(
+                    dx,
+                    weight,
+                    Weight::Transposed,
+                    dy,
+                    [k, depth, pixels],
+                    threads,
+                );
             } else {
-                weight_times(col, weight, Weight::Transposed, dy, [k, depth, pixels]);
+                weight_times(
+                    col,
+                    weight,
+                    Weight::Transposed,
+                    dy,
+                    [k, depth, pixels],
+                    threads,
+                );
                 add_columns(dx, col, [c, h, w], geometry, [oh, ow]);
             }
         }
@@ -271,8 +296,8 @@ enum Weight {
 }
 
 /// `out = W · rhs` (`rhs` depth × pixels, `out` k × pixels) or `out = Wᵀ · rhs` (`rhs`
-/// k × pixels, `out` depth × pixels), in one GEMM split over the threads, the weight read in
-/// place; every matrix row-major with row stride `pixels` but the weight.
+/// k × pixels, `out` depth × pixels), in one GEMM split over `threads` of rayon's threads, the
+/// weight read in place; every matrix row-major with row stride `pixels` but the weight.
 ///
 /// # Panics
 /// If a slice is shorter than its matrix.
@@ -282,6 +307,7 @@ fn weight_times(
     form: Weight,
     rhs: &[f32],
     [k, depth, pixels]: [usize; 3],
+    threads: usize,
 ) {
     // Rows and inner size of the product, and where the weight's element (r, i) lies:
     // r·row_stride + i·col_stride.
@@ -317,7 +343,7 @@ fn weight_times(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            gemm::Parallelism::Rayon(threads),
         );
     }
 }
