@@ -6,7 +6,8 @@
 //! (ResNet50's 512-channel 3×3 layers at 7×7: 8.0 ms on flex against PyTorch's 3.0 ms on the
 //! same two cores, `bench_convs --batch 1`). Here the im2col rows are ordered like the
 //! weight's `[k, c, kh, kw]` layout, so the weight is the GEMM's left operand as it is, and the
-//! GEMM itself is split over the threads:
+//! GEMM itself is split over the threads (in the forward pass with several images, the images'
+//! GEMMs run side by side, each split over its share of the threads):
 //!
 //! `y[n] (k × oh·ow) = W (k × c·kh·kw) · col[n] (c·kh·kw × oh·ow)`,
 //! `col[n][(ci·kh + i)·kw + j, oy·ow + ox] = x[n, ci, oy·s + i − p, ox·s + j − p]` (zero
