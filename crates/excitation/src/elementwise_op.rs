@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use crate::flex_values::{contiguous, values};
 use crate::gate_op::fused_ops_enabled;
+use crate::parallel::zeros;
 
 /// Values per task: below this, handing work to another thread costs more than it saves.
 const CHUNK: usize = 1 << 14;
@@ -94,7 +95,7 @@ impl ElementwiseBackend for Flex {
         dims[1] = c_a + c_b;
         let (a_values, b_values) = (values(&a), values(&b));
         // One output plane per (image, channel): a's channels, then b's, image by image.
-        let mut out = vec![0f32; dims.iter().product()];
+        let mut out = zeros(dims.iter().product());
         out.par_chunks_mut(plane.max(1))
             .with_min_len(CHUNK.div_ceil(plane.max(1)))
             .enumerate()
@@ -121,7 +122,7 @@ fn split_channels(grad: FloatTensor<Flex>, c_a: usize) -> [FloatTensor<Flex>; 2]
     let g = values(&grad);
     let part = |range: std::ops::Range<usize>| {
         let width = range.len();
-        let mut out = vec![0f32; dims[0] * width * plane];
+        let mut out = zeros(dims[0] * width * plane);
         out.par_chunks_mut(plane)
             .with_min_len(CHUNK.div_ceil(plane))
             .enumerate()
@@ -255,7 +256,7 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
 /// Applies `f(channel, plane)` to every `(image, channel)` plane of `t` (`[n, c, …]`) in
 /// parallel, in `t`'s own buffer when nothing else holds it, else in a copy.
 fn map_planes(t: FloatTensor<Flex>, f: impl Fn(usize, &mut [f32]) + Sync) -> FloatTensor<Flex> {
-    let t = contiguous(t);
+    let mut t = contiguous(t);
     let shape = t.shape();
     let dims = shape.to_vec();
     let channels = dims[1];
@@ -267,7 +268,6 @@ fn map_planes(t: FloatTensor<Flex>, f: impl Fn(usize, &mut [f32]) + Sync) -> Flo
             .enumerate()
             .for_each(|(i, p)| f(i % channels, p));
     };
-    let mut t = t;
     if let Some(values) = writable(&mut t) {
         run(values);
         return t;
