@@ -19,9 +19,11 @@
 //! result equals the direct convolution to float32 rounding (tests: against an f64 direct
 //! convolution, relative error of a few 1e-7 of the output's scale).
 //!
-//! The work is split into chunks of whole tile rows (across images when they are small); each
-//! chunk transforms its input, runs its 16 products and writes its own output rows, so the
-//! buffers stay in cache and chunks run in parallel on rayon's threads.
+//! The work is split into chunks of whole tile rows (across images when they are small) and,
+//! when there are few tiles for many threads, of output channels; each chunk transforms its
+//! input, runs its 16 products for its output channels and writes its own part of the
+//! output, so the buffers stay in cache and chunks run in parallel on rayon's threads
+//! ([`plan`] chooses the split).
 
 // The one module of the workspace with `unsafe` (the workspace denies it elsewhere): the GEMM
 // is `gemm::gemm`, an unsafe raw-pointer API, and the chunks write disjoint rows of one
@@ -83,6 +85,49 @@ pub fn conv3x3(
     bias: Option<&[f32]>,
     kernel_scale: Option<&[f32]>,
 ) -> Vec<f32> {
+    conv3x3_planned(
+        x,
+        [n, c, h, w],
+        weight,
+        k,
+        kernels,
+        bias,
+        kernel_scale,
+        None,
+    )
+}
+
+/// [`conv3x3`] without bias or kernel scale, with the split `plan` instead of [`plan`]'s
+/// (for `bench_winograd`, which times the splits against each other).
+///
+/// # Shapes
+/// As [`conv3x3`].
+///
+/// # Panics
+/// As [`conv3x3`], and if `plan` has an empty block.
+pub fn conv3x3_with_plan(
+    x: &[f32],
+    shape: [usize; 4],
+    weight: &[f32],
+    k: usize,
+    kernels: Kernels,
+    plan: Plan,
+) -> Vec<f32> {
+    conv3x3_planned(x, shape, weight, k, kernels, None, None, Some(plan))
+}
+
+/// [`conv3x3`] with the split `forced` instead of [`plan`]'s where given.
+#[allow(clippy::too_many_arguments)]
+fn conv3x3_planned(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    k: usize,
+    kernels: Kernels,
+    bias: Option<&[f32]>,
+    kernel_scale: Option<&[f32]>,
+    forced: Option<Plan>,
+) -> Vec<f32> {
     assert_eq!(x.len(), n * c * h * w, "conv3x3: input length");
     assert_eq!(weight.len(), k * c * 9, "conv3x3: weight length");
     if let Some(scale) = kernel_scale {
@@ -101,15 +146,14 @@ pub fn conv3x3(
     }
     let u = transform_kernels(weight, k, c, kernels, kernel_scale);
     let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
-
-    // Tile rows per chunk: about `target` tiles, fewer when that would leave a thread idle.
-    let target = (262_144 / (c + k)).clamp(256, 1024);
     let threads = rayon::current_num_threads().max(1);
-    let mut rows = (target / tw).max(1).min(n * th);
-    while rows > 1 && (n * th).div_ceil(rows) < threads {
-        rows = rows.div_ceil(2);
-    }
-    let chunks = (n * th).div_ceil(rows);
+    let Plan { rows, k_block } = forced.unwrap_or_else(|| plan(n * th, tw, c, k, threads));
+    assert!(
+        rows >= 1 && k_block >= 1,
+        "conv3x3: empty chunks in {forced:?}"
+    );
+    let row_chunks = (n * th).div_ceil(rows);
+    let chunks = row_chunks * k.div_ceil(k_block);
     let out = SharedOut(y.as_mut_ptr());
     let sizes = Sizes {
         c,
@@ -119,6 +163,7 @@ pub fn conv3x3(
         tw,
         th,
         rows,
+        k_block,
     };
     // A single chunk (one small image): its products use the idle threads instead.
     let parallelism = if chunks == 1 && threads > 1 {
@@ -140,11 +185,14 @@ pub fn conv3x3(
         .into_par_iter()
         .with_min_len(min_run)
         .for_each(|chunk| {
-            let first = chunk * rows;
-            let last = (first + rows).min(n * th);
+            let (row_chunk, k_chunk) = (chunk % row_chunks, chunk / row_chunks);
+            let first = row_chunk * rows;
+            let tile_rows = first..(first + rows).min(n * th);
+            let first_k = k_chunk * k_block;
+            let channels = first_k..(first_k + k_block).min(k);
             let run = |scratch: &mut Scratch| {
                 scratch.fit(&sizes);
-                process_chunk_dispatch(&call, first..last, scratch);
+                process_chunk_dispatch(&call, tile_rows.clone(), channels.clone(), scratch);
             };
             SCRATCH.with(|cell| match cell.try_borrow_mut() {
                 Ok(mut scratch) => run(&mut scratch),
@@ -168,8 +216,8 @@ impl SharedOut {
     /// # Safety
     /// The range lies inside the output buffer, which outlives the slice, and no other slice
     /// of it is alive: each chunk asks only for the output rows of its own tile rows
-    /// (2i and 2i + 1 of each channel plane for tile row i), and chunks own disjoint tile
-    /// rows.
+    /// (2i and 2i + 1 of each channel plane for tile row i) in its own output channels, and
+    /// no two chunks share a tile row and an output channel.
     #[allow(clippy::mut_from_ref)]
     unsafe fn rows(&self, offset: usize, len: usize) -> &mut [f32] {
         std::slice::from_raw_parts_mut(self.0.add(offset), len)
@@ -186,6 +234,68 @@ struct Sizes {
     th: usize,
     /// Tile rows per chunk.
     rows: usize,
+    /// Output channels per chunk.
+    k_block: usize,
+}
+
+/// How [`conv3x3`] splits its work: chunks of `rows` tile rows (counted over the whole batch)
+/// times `k_block` output channels (the last chunk of each may be shorter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Tile rows per chunk, counted over the whole batch.
+    pub rows: usize,
+    /// Output channels per chunk.
+    pub k_block: usize,
+}
+
+/// The split of [`conv3x3`]'s work for `tile_rows` tile rows of `tw` tiles, `c` input and
+/// `k` output channels on `threads` threads: the one with the least estimated time among
+/// chunks of at most a cache-sized number of tiles (2¹⁸ / (c + k) clamped to 256 – 1024, the
+/// buffers of a chunk holding 16·(c + k) values per tile) and output-channel blocks of
+/// multiples of 16.
+///
+/// A chunk of `t` tiles and `kb` output channels costs about `kb·t + 4·kb + 32·t + 64` units
+/// of `16·c` multiply-adds: its 16 products (`kb·t`), streaming its rows of the transformed
+/// kernels (`4·kb`), transforming and packing its input tiles (`32·t`: every output-channel
+/// block of the same tiles does this again) and a fixed cost (`64`). The constants are fitted
+/// to single-thread timings of 386 splits of ResNet50's, VGG11_BN's and DenseNet121's 3×3
+/// layers at batch 5 (`bench_winograd --sweep`, `tools/bench/fit_winograd_plan.py`,
+/// docs/performance.md "Session 11": 10 % rms error). The chunks run in waves of `threads`,
+/// so the estimated time is the number of waves times the largest chunk's cost.
+///
+/// With many tiles per thread this gives chunks of whole tile rows with every output channel;
+/// with few tiles per thread (ResNet50's 14×14 layers at batch 5 on 16 threads: 35 tile rows
+/// of 7) it splits the output channels as well, rather than leave threads idle in a second
+/// wave of thin chunks.
+pub fn plan(tile_rows: usize, tw: usize, c: usize, k: usize, threads: usize) -> Plan {
+    let threads = threads.max(1);
+    let tw = tw.max(1);
+    let max_tiles = (262_144 / (c + k).max(1)).clamp(256, 1024);
+    let max_rows = (max_tiles / tw).clamp(1, tile_rows.max(1));
+    let k = k.max(1);
+    let mut best = Plan {
+        rows: max_rows,
+        k_block: k,
+    };
+    let mut best_cost = usize::MAX;
+    let mut last_block = 0;
+    for splits in 1..=(k / 16).max(1) {
+        let k_block = k.div_ceil(splits).next_multiple_of(16).min(k);
+        if k_block == last_block {
+            continue;
+        }
+        last_block = k_block;
+        for rows in (1..=max_rows).rev() {
+            let chunks = tile_rows.div_ceil(rows) * k.div_ceil(k_block);
+            let t = rows * tw;
+            let cost = chunks.div_ceil(threads) * (k_block * t + 4 * k_block + 32 * t + 64);
+            if cost < best_cost {
+                best_cost = cost;
+                best = Plan { rows, k_block };
+            }
+        }
+    }
+    best
 }
 
 /// Per-thread buffers: transformed input `V` (16 × C × tiles), products `M` (16 × K × tiles),
@@ -205,7 +315,7 @@ impl Scratch {
         let tiles = s.rows * s.tw;
         for (buffer, len) in [
             (&mut self.v, 16 * s.c * tiles),
-            (&mut self.m, 16 * s.k * tiles),
+            (&mut self.m, 16 * s.k_block * tiles),
             (&mut self.even, 4 * (s.tw + 1)),
             (&mut self.odd, 4 * (s.tw + 1)),
         ] {
@@ -332,20 +442,25 @@ struct Call<'a> {
 /// [`process_chunk`] compiled for the widest vector instructions this CPU has (AVX-512 or
 /// AVX2, detected at run time; the transforms are loops over tiles that the compiler
 /// vectorises), otherwise for the target's baseline. Same arithmetic in every version.
-fn process_chunk_dispatch(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
+fn process_chunk_dispatch(
+    call: &Call,
+    tile_rows: Range<usize>,
+    channels: Range<usize>,
+    scratch: &mut Scratch,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked on the line above).
-            return unsafe { simd::process_chunk_avx512(call, tile_rows, scratch) };
+            return unsafe { simd::process_chunk_avx512(call, tile_rows, channels, scratch) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports AVX2 and FMA (checked on the line above).
-            return unsafe { simd::process_chunk_avx2(call, tile_rows, scratch) };
+            return unsafe { simd::process_chunk_avx2(call, tile_rows, channels, scratch) };
         }
     }
-    process_chunk(call, tile_rows, scratch)
+    process_chunk(call, tile_rows, channels, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -356,21 +471,32 @@ mod simd {
     pub(super) fn process_chunk_avx512(
         call: &Call,
         tile_rows: Range<usize>,
+        channels: Range<usize>,
         scratch: &mut Scratch,
     ) {
-        process_chunk(call, tile_rows, scratch)
+        process_chunk(call, tile_rows, channels, scratch)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn process_chunk_avx2(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
-        process_chunk(call, tile_rows, scratch)
+    pub(super) fn process_chunk_avx2(
+        call: &Call,
+        tile_rows: Range<usize>,
+        channels: Range<usize>,
+        scratch: &mut Scratch,
+    ) {
+        process_chunk(call, tile_rows, channels, scratch)
     }
 }
 
 /// One chunk: the tile rows `tile_rows` counted over the whole batch (image `g / th`, row
-/// `g % th`).
+/// `g % th`), for the output channels `channels`.
 #[inline(always)]
-fn process_chunk(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
+fn process_chunk(
+    call: &Call,
+    tile_rows: Range<usize>,
+    channels: Range<usize>,
+    scratch: &mut Scratch,
+) {
     let Call {
         x,
         u,
@@ -448,21 +574,24 @@ fn process_chunk(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
         }
     }
 
-    // M_ξ = U_ξ · V_ξ.
+    // M_ξ = U_ξ · V_ξ for the rows `channels` of U_ξ, into M's rows 0 .. kb.
+    let (kb, k_block) = (channels.len(), s.k_block);
     for xi in 0..16 {
-        // SAFETY: the three matrices lie inside their buffers: U_ξ is K×C at ξ·K·C (either order, see `transform_kernels`), V_ξ is
-        // C×tiles with row stride `stride` at ξ·C·stride, M_ξ is K×tiles with row stride
-        // `stride` at ξ·K·stride, and tiles ≤ stride.
+        // SAFETY: the three matrices lie inside their buffers: U_ξ is K×C at ξ·K·C (either
+        // order, see `transform_kernels`) and its rows `channels` (channels.end ≤ K) start
+        // `channels.start` rows in; V_ξ is C×tiles with row stride `stride` at ξ·C·stride;
+        // M_ξ is kb×tiles with row stride `stride` at ξ·k_block·stride (kb ≤ k_block); and
+        // tiles ≤ stride.
         unsafe {
             gemm::gemm(
-                k,
+                kb,
                 tiles,
                 c,
-                scratch.m.as_mut_ptr().add(xi * k * stride),
+                scratch.m.as_mut_ptr().add(xi * k_block * stride),
                 1,
                 stride as isize,
                 false,
-                u.u.as_ptr().add(xi * k * c),
+                u.u.as_ptr().add(xi * k * c + channels.start * u.row_stride),
                 u.col_stride as isize,
                 u.row_stride as isize,
                 scratch.v.as_ptr().add(xi * c * stride),
@@ -480,13 +609,14 @@ fn process_chunk(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
 
     // Y = Aᵀ m A for every output channel and tile, plus the bias: a loop over j reading the
     // 16 products of tile row i contiguously.
-    for ko in 0..k {
+    for ko in channels.clone() {
         let b0 = bias.map_or(0.0, |b| b[ko]);
+        let row = ko - channels.start;
         for g in tile_rows.clone() {
             let (image, i) = (g / th, g % th);
             let base = (g - tile_rows.start) * tw;
             let ms: [&[f32]; 16] = std::array::from_fn(|xi| {
-                let at = (xi * k + ko) * stride + base;
+                let at = (xi * k_block + row) * stride + base;
                 &scratch.m[at..at + tw]
             });
             // The four outputs of every tile as contiguous rows (a loop the compiler
@@ -505,7 +635,8 @@ fn process_chunk(call: &Call, tile_rows: Range<usize>, scratch: &mut Scratch) {
             let offset = ((image * k + ko) * h + 2 * i) * w;
             let len = w * (h - 2 * i).min(2);
             // SAFETY: rows 2i and 2i + 1 (if inside the image) of channel `ko` of `image`
-            // belong to tile row g, which only this chunk processes (see `SharedOut::rows`).
+            // belong to tile row g and channel `ko`, which only this chunk processes (see
+            // `SharedOut::rows`).
             let pair = unsafe { out.rows(offset, len) };
             let (top, bottom) = pair.split_at_mut(w);
             interleave(top, y00, y01);
@@ -735,6 +866,117 @@ mod tests {
         };
         let (a, b) = pool.install(|| rayon::join(|| check(one), || check(many)));
         assert!(a < 1e-6 && b < 1e-6, "scaled errors {a}, {b}");
+    }
+
+    /// Every split of the work, even and uneven, in tile rows and in output channels, gives
+    /// the direct convolution's values in both directions, with a bias and a kernel scale.
+    #[test]
+    fn every_split_gives_the_same_values() {
+        let (n, c, k, h, w) = (2, 20, 40, 9, 7);
+        let x = values(n * c * h * w, 51);
+        let g = values(n * k * h * w, 52);
+        let weight = values(k * c * 9, 53);
+        let bias_k = values(k, 54);
+        let bias_c = values(c, 55);
+        let scale = values(k, 56);
+        let scaled: Vec<f32> = weight
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * scale[i / (c * 9)])
+            .collect();
+        // The input gradient, `Σ_k g[k] ⋆ flip(w[k, c])`, as the direct convolution of `g`
+        // with the swapped and flipped kernels.
+        let mut flipped = vec![0f32; c * k * 9];
+        for ko in 0..k {
+            for ci in 0..c {
+                for t in 0..9 {
+                    flipped[(ci * k + ko) * 9 + 8 - t] = scaled[(ko * c + ci) * 9 + t];
+                }
+            }
+        }
+        let with_bias = |mut y: Vec<f64>, bias: &[f32], channels: usize| {
+            for (i, v) in y.iter_mut().enumerate() {
+                *v += bias[(i / (h * w)) % channels] as f64;
+            }
+            y
+        };
+        let want_forward = with_bias(direct(&x, [n, c, h, w], &scaled, k), &bias_k, k);
+        let want_gradient = with_bias(direct(&g, [n, k, h, w], &flipped, c), &bias_c, c);
+        let tile_rows = n * h.div_ceil(2);
+        for rows in [1, 2, 3, tile_rows] {
+            for k_block in [1, 7, 16, 40] {
+                let forced = Some(Plan { rows, k_block });
+                let forward = conv3x3_planned(
+                    &x,
+                    [n, c, h, w],
+                    &weight,
+                    k,
+                    Kernels::Forward,
+                    Some(&bias_k),
+                    Some(&scale),
+                    forced,
+                );
+                let err = scaled_error(&forward, &want_forward);
+                assert!(err < 1e-6, "forward, {forced:?}: scaled error {err}");
+                // The input gradient has `c` output channels: blocks of at most `c`.
+                let forced = Some(Plan {
+                    rows,
+                    k_block: k_block.min(c),
+                });
+                let gradient = conv3x3_planned(
+                    &g,
+                    [n, k, h, w],
+                    &weight,
+                    c,
+                    Kernels::InputGradient,
+                    Some(&bias_c),
+                    Some(&scale),
+                    forced,
+                );
+                let err = scaled_error(&gradient, &want_gradient);
+                assert!(err < 1e-6, "input gradient, {forced:?}: scaled error {err}");
+            }
+        }
+    }
+
+    /// The number of chunks of a plan.
+    fn chunks(tile_rows: usize, k: usize, plan: Plan) -> usize {
+        tile_rows.div_ceil(plan.rows) * k.div_ceil(plan.k_block)
+    }
+
+    /// On one thread nothing is gained by splitting the output channels (each block would
+    /// transform the input again); chunks stay within the cache-sized bound.
+    #[test]
+    fn one_thread_keeps_every_output_channel_in_each_chunk() {
+        for (tile_rows, tw, c, k) in [(35, 7, 256, 256), (140, 28, 64, 64), (20, 4, 512, 512)] {
+            let plan = plan(tile_rows, tw, c, k, 1);
+            assert_eq!(plan.k_block, k, "{:?}", (tile_rows, tw, c, k));
+            assert!(
+                plan.rows * tw <= (262_144 / (c + k)).clamp(256, 1024).max(tw),
+                "{plan:?}"
+            );
+        }
+    }
+
+    /// Few tiles on many threads (ResNet50's and VGG11_BN's 14×14 layers at batch 5: 35 tile
+    /// rows of 7 on 16 threads): one wave of chunks of several tile rows, by splitting the
+    /// output channels in blocks of multiples of 16, rather than two waves of 2-tile-row
+    /// chunks (18 chunks; from single-thread timings, 1.9 and 8.7 ms against 1.4 and 4.8 for
+    /// the 256- and 512-channel layers, docs/performance.md "Session 11").
+    #[test]
+    fn few_tiles_on_many_threads_split_the_output_channels() {
+        for (c, k) in [(256, 256), (512, 512)] {
+            let plan = plan(35, 7, c, k, 16);
+            assert!(plan.k_block < k, "{plan:?}");
+            assert_eq!(plan.k_block % 16, 0, "{plan:?}");
+            assert!(chunks(35, k, plan) <= 16, "{plan:?}");
+            assert!(chunks(35, k, plan) > 8, "{plan:?}");
+            assert!(plan.rows > 2, "{plan:?}");
+        }
+        // With plenty of tiles for every thread, whole output channels.
+        let plan = plan(280, 28, 256, 256, 16);
+        assert_eq!(plan.k_block, 256, "{plan:?}");
+        assert!(chunks(280, 256, plan) >= 16, "{plan:?}");
     }
 
     #[test]
