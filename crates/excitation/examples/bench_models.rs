@@ -25,6 +25,8 @@
 //! `excitation::pool_op`, and the frozen convolutions of `excitation::conv_op`, to compare
 //! against the tensor-operation forms) `--no-winograd` (switch off only the Winograd
 //! convolutions) `--no-im2col` (switch off only the im2col convolutions of `conv_op`)
+//! `--no-pointwise-split` (run the 1×1 convolutions of several images side by side, each
+//! image's GEMM split by the `gemm` crate, instead of `im2col::pointwise_plan`'s tasks)
 //! `--rounds N` (default 1: run PyTorch, then this binary's backends, N times in turn; each
 //! cell is then the median over the rounds and each ratio the median of the rounds' ratios
 //! with their range, since a shared machine drifts between runs) `--torch-preload PATH` (run
@@ -80,6 +82,7 @@ struct Options {
     straight_through: bool,
     no_winograd: bool,
     no_im2col: bool,
+    no_pointwise_split: bool,
     rounds: usize,
     torch_preload: Option<String>,
     main_outside_pool: bool,
@@ -118,6 +121,7 @@ fn parse_args() -> Result<Options, String> {
         straight_through: false,
         no_winograd: false,
         no_im2col: false,
+        no_pointwise_split: false,
         rounds: 1,
         torch_preload: None,
         main_outside_pool: false,
@@ -157,6 +161,7 @@ fn parse_args() -> Result<Options, String> {
             "--straight-through" => o.straight_through = true,
             "--no-winograd" => o.no_winograd = true,
             "--no-im2col" => o.no_im2col = true,
+            "--no-pointwise-split" => o.no_pointwise_split = true,
             "--main-outside-pool" => o.main_outside_pool = true,
             "--passive-workers" => o.passive_workers = true,
             "--mimalloc-purge" => o.mimalloc_purge = true,
@@ -511,6 +516,7 @@ fn main() {
     excitation::gate_op::set_fused_ops(!o.straight_through);
     excitation::conv_op::set_winograd(!o.no_winograd);
     excitation::conv_op::set_im2col(!o.no_im2col);
+    excitation::im2col::set_pointwise_split(!o.no_pointwise_split);
     let load_before = load_average();
     let mut rounds = Vec::new();
     for round in 1..=o.rounds {
@@ -569,6 +575,16 @@ fn main() {
             "flex's conv2d (im2col path off)"
         } else {
             "im2col + threaded GEMM where it applies (excitation::conv_op)"
+        }
+    );
+    println!(
+        "# 1x1 convolutions of several images on flex: {}",
+        if o.straight_through {
+            "flex's conv2d"
+        } else if o.no_pointwise_split {
+            "images side by side, each GEMM split by the gemm crate (--no-pointwise-split)"
+        } else {
+            "tasks of output-channel and pixel blocks (excitation::im2col::pointwise_plan)"
         }
     );
     println!(

@@ -21,6 +21,8 @@
 // raw-pointer API (the workspace denies `unsafe` elsewhere; see the comment in Cargo.toml).
 #![allow(unsafe_code)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 use crate::parallel::zeros;
@@ -114,6 +116,11 @@ pub fn conv2d(
 
     let mut y = zeros(n * k * pixels);
     let pointwise = geometry.is_pointwise();
+    if pointwise && n > 1 && POINTWISE_SPLIT.load(Ordering::Relaxed) {
+        let plan = pointwise_plan(n, pixels, k, rayon::current_num_threads());
+        pointwise_blocks(&mut y, x, weight, [n, c, k, pixels], plan, scale, bias);
+        return (y, [oh, ow]);
+    }
     // One image: its GEMM gets every thread. Several: the images run side by side, each GEMM
     // with its share of the threads. A forward GEMM here is `k × pixels` with depth `c·kh·kw`
     // (e.g. 128 × 196 × 1024 for DenseNet's bottlenecks at 14×14): too few output blocks to
@@ -146,6 +153,185 @@ pub fn conv2d(
             .for_each(|(image, out)| one_image(image, out));
     }
     (y, [oh, ow])
+}
+
+/// Whether [`conv2d`] splits pointwise convolutions of several images by [`pointwise_plan`]
+/// (the default); see [`set_pointwise_split`].
+static POINTWISE_SPLIT: AtomicBool = AtomicBool::new(true);
+
+/// Switches [`conv2d`]'s split of pointwise convolutions of several images on or off (off:
+/// the images' GEMMs side by side, each split by the `gemm` crate over its share of the
+/// threads, as before the split; for A/B benchmarks, `bench_models --no-pointwise-split`).
+pub fn set_pointwise_split(enabled: bool) {
+    POINTWISE_SPLIT.store(enabled, Ordering::Relaxed);
+}
+
+/// How [`conv2d`] splits a pointwise convolution of several images: tasks of one image,
+/// `k_block` output channels and `pixel_block` pixels, each one single-threaded GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointwisePlan {
+    /// Output channels per task.
+    pub k_block: usize,
+    /// Output pixels per task.
+    pub pixel_block: usize,
+}
+
+/// The split of a pointwise convolution of `n` images of `pixels` pixels and `k` output
+/// channels on `threads` threads with the least estimated time, among blocks of multiples of
+/// 16 output channels and of 16 pixels.
+///
+/// A task of `kb` output channels and `p` pixels costs about `kb·p + 4·p + 64` units of `c`
+/// multiply-adds (`c` the input channels): its GEMM (`kb·p`), packing its pixels of the image
+/// (`4·p`: every output-channel block of the same pixels does this again) and a fixed cost
+/// (`64`); streaming its rows of the weight cost nothing measurable. The constants are fitted
+/// to single-thread timings of 332 splits of ResNet50's and DenseNet121's 1×1 layers at batch
+/// 5 (`bench_pointwise --sweep`, `tools/bench/fit_plan.py --pointwise`, docs/performance.md
+/// "Session 11": 14 % rms error). The tasks run in waves of `threads`, so the estimated time
+/// is the number of waves times the largest task's cost.
+///
+/// With 5 images on 16 threads this splits each image in a few tasks so that one wave keeps
+/// every thread busy, where running the images' GEMMs side by side (each with its share of the
+/// threads inside the `gemm` crate) left DenseNet's 1024 → 128 bottleneck at 14×14 at 2.9 ms
+/// against PyTorch's 0.4 (docs/performance.md "Session 10").
+pub fn pointwise_plan(n: usize, pixels: usize, k: usize, threads: usize) -> PointwisePlan {
+    let threads = threads.max(1);
+    let (k, pixels) = (k.max(1), pixels.max(1));
+    let mut best = PointwisePlan {
+        k_block: k,
+        pixel_block: pixels,
+    };
+    let mut best_cost = usize::MAX;
+    let blocks = |size: usize| {
+        let mut sizes: Vec<usize> = (1..=(size / 16).max(1))
+            .map(|parts| size.div_ceil(parts).next_multiple_of(16).min(size))
+            .collect();
+        sizes.dedup();
+        sizes
+    };
+    for k_block in blocks(k) {
+        for &pixel_block in &blocks(pixels) {
+            let tasks = n * k.div_ceil(k_block) * pixels.div_ceil(pixel_block);
+            let cost = tasks.div_ceil(threads) * (k_block * pixel_block + 4 * pixel_block + 64);
+            if cost < best_cost {
+                best_cost = cost;
+                best = PointwisePlan {
+                    k_block,
+                    pixel_block,
+                };
+            }
+        }
+    }
+    best
+}
+
+/// The pointer to an output buffer that [`pointwise_blocks`]' tasks share.
+struct SharedOut(*mut f32);
+
+// SAFETY: the tasks write disjoint blocks of the buffer (see `pointwise_blocks`).
+unsafe impl Sync for SharedOut {}
+
+/// `y[i] = scale · (W · x[i]) + bias` for each image `i` of `x` (`[n, c, pixels]`), `W` being
+/// `weight` (`[k, c]`), in tasks of `plan`'s blocks run on rayon's threads.
+///
+/// # Panics
+/// If a slice length does not match the shapes, or `plan` has an empty block.
+fn pointwise_blocks(
+    y: &mut [f32],
+    x: &[f32],
+    weight: &[f32],
+    [n, c, k, pixels]: [usize; 4],
+    plan: PointwisePlan,
+    scale: Option<&[f32]>,
+    bias: Option<&[f32]>,
+) {
+    let PointwisePlan {
+        k_block,
+        pixel_block,
+    } = plan;
+    assert!(
+        k_block > 0 && pixel_block > 0,
+        "im2col: empty blocks in {plan:?}"
+    );
+    assert!(
+        y.len() == n * k * pixels && x.len() == n * c * pixels && weight.len() == k * c,
+        "im2col: pointwise operand lengths"
+    );
+    let (k_blocks, pixel_blocks) = (k.div_ceil(k_block), pixels.div_ceil(pixel_block));
+    let out = SharedOut(y.as_mut_ptr());
+    let out = &out;
+    (0..n * k_blocks * pixel_blocks)
+        .into_par_iter()
+        .for_each(|task| {
+            let image = task / (k_blocks * pixel_blocks);
+            let (kb, pb) = (task / pixel_blocks % k_blocks, task % pixel_blocks);
+            let channels = kb * k_block..((kb + 1) * k_block).min(k);
+            let columns = pb * pixel_block..((pb + 1) * pixel_block).min(pixels);
+            let first = (image * k + channels.start) * pixels + columns.start;
+            // SAFETY: the block, rows `channels` × columns `columns` of image `image`'s output
+            // (`k × pixels`, row stride `pixels`), lies inside `y` (its last element is
+            // `(image·k + channels.end − 1)·pixels + columns.end − 1 < n·k·pixels`) and no
+            // other task writes it (tasks differ in image, channel block or pixel block). The
+            // weight rows `channels` (`× c`, row stride `c`) and the image's columns `columns`
+            // (`c ×`, row stride `pixels`) lie inside `weight` and `x` (lengths asserted
+            // above). The output block is a mutable view no other reference aliases.
+            unsafe {
+                gemm::gemm(
+                    channels.len(),
+                    columns.len(),
+                    c,
+                    out.0.add(first),
+                    1,
+                    pixels as isize,
+                    false,
+                    weight.as_ptr().add(channels.start * c),
+                    1,
+                    c as isize,
+                    x.as_ptr().add(image * c * pixels + columns.start),
+                    1,
+                    pixels as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            if scale.is_none() && bias.is_none() {
+                return;
+            }
+            for channel in channels {
+                let a = scale.map_or(1.0, |s| s[channel]);
+                let b = bias.map_or(0.0, |b| b[channel]);
+                let at = (image * k + channel) * pixels + columns.start;
+                // SAFETY: a row of this task's own block (see above); the GEMM has finished
+                // with it.
+                let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(at), columns.len()) };
+                row.iter_mut().for_each(|v| *v = *v * a + b);
+            }
+        });
+}
+
+/// [`conv2d`] for a pointwise convolution of several images, with the split `plan` instead of
+/// [`pointwise_plan`]'s (for `bench_pointwise`, which times the splits against each other).
+///
+/// # Shapes
+/// - `x`: `[n, c, h, w]` (row-major, contiguous);
+/// - `weight`: `[k, c, 1, 1]`;
+/// - returns `[n, k, h, w]`.
+///
+/// # Panics
+/// If a slice length does not match the shapes, or `plan` has an empty block.
+pub fn pointwise_with_plan(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    weight: &[f32],
+    k: usize,
+    plan: PointwisePlan,
+) -> Vec<f32> {
+    let mut y = zeros(n * k * h * w);
+    pointwise_blocks(&mut y, x, weight, [n, c, k, h * w], plan, None, None);
+    y
 }
 
 /// The input gradient of [`conv2d`] (with the same `scale`) for the output gradient `dy`: per
@@ -593,6 +779,80 @@ mod tests {
                     scale.is_some()
                 );
             }
+        }
+    }
+
+    /// Every split of a pointwise convolution of several images, even and uneven, gives the
+    /// direct convolution's values, with a scale and a bias.
+    #[test]
+    fn every_pointwise_split_gives_the_same_values() {
+        let (n, c, k, h, w) = (3, 5, 7, 5, 5);
+        let x = seeded(n * c * h * w, 61);
+        let weight = seeded(k * c, 62);
+        let scale = seeded(k, 63);
+        let bias = seeded(k, 64);
+        let want = direct(
+            &x,
+            [n, c, h, w],
+            &weight,
+            k,
+            Geometry::POINTWISE,
+            Some(&scale),
+            Some(&bias),
+        );
+        for k_block in [1, 3, 7, 16] {
+            for pixel_block in [1, 4, 25, 32] {
+                let plan = PointwisePlan {
+                    k_block,
+                    pixel_block,
+                };
+                let mut y = vec![f32::NAN; n * k * h * w];
+                pointwise_blocks(
+                    &mut y,
+                    &x,
+                    &weight,
+                    [n, c, k, h * w],
+                    plan,
+                    Some(&scale),
+                    Some(&bias),
+                );
+                // (Every value written: a NaN left over would fail here, not vanish in `max`.)
+                assert!(
+                    y.iter().all(|v| v.is_finite()),
+                    "{plan:?}: a value not written"
+                );
+                let err = y
+                    .iter()
+                    .zip(&want)
+                    .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()));
+                assert!(err < 1e-5, "{plan:?}: largest error {err}");
+            }
+        }
+    }
+
+    /// One thread: whole images (nothing is gained by splitting one). Five images on 16
+    /// threads: each image in several tasks of at least 16 output channels and 16 pixels; for
+    /// DenseNet121's bottlenecks and ResNet50's layer3 at 14×14, one wave of them.
+    #[test]
+    fn pointwise_plans_split_images_only_for_idle_threads() {
+        for (pixels, k) in [(196, 128), (3136, 64), (49, 2048)] {
+            let plan = pointwise_plan(5, pixels, k, 1);
+            assert_eq!(
+                plan,
+                PointwisePlan {
+                    k_block: k,
+                    pixel_block: pixels
+                },
+                "{:?}",
+                (pixels, k)
+            );
+        }
+        for (pixels, k, one_wave) in [(196, 128, true), (196, 256, true), (784, 128, false)] {
+            let plan = pointwise_plan(5, pixels, k, 16);
+            let tasks = 5 * k.div_ceil(plan.k_block) * pixels.div_ceil(plan.pixel_block);
+            assert!(tasks >= 10, "{plan:?}: {tasks} tasks");
+            assert!(!one_wave || tasks <= 16, "{plan:?}: {tasks} tasks");
+            assert!(plan.k_block >= 16 && plan.pixel_block >= 16, "{plan:?}");
         }
     }
 

@@ -1,0 +1,154 @@
+//! Times the pointwise (1×1) convolution of several images under different splits of its work
+//! (`im2col::pointwise_plan`): for each shape, the split `pointwise_plan` chooses for this
+//! pool's thread count and for other thread counts, and the images' GEMMs side by side with
+//! their share of the threads each (`im2col::conv2d` before the split), in alternation, median
+//! of `--repeats` runs each (ms).
+//!
+//! With `--sweep`, every split of a grid instead, on the calling thread's pool: output
+//! channels per task halved from all of them down to 16, pixels per task halved from all of
+//! them down to 16 (where to fit `pointwise_plan`'s cost model with
+//! `tools/bench/fit_pointwise_plan.py`, from a run on one thread).
+//!
+//! ```sh
+//! cargo build --release -p excitation --example bench_pointwise
+//! RAYON_NUM_THREADS=16 target/release/examples/bench_pointwise [--batch N] [--repeats R] [--sweep]
+//! ```
+
+use std::time::Instant;
+
+use excitation::im2col::{self, pointwise_plan, pointwise_with_plan, Geometry, PointwisePlan};
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Halvings of `size` (rounded up) down to `stop`.
+fn halvings(size: usize, stop: usize) -> Vec<usize> {
+    std::iter::successors(Some(size), |&v| (v > stop).then(|| v.div_ceil(2).max(stop))).collect()
+}
+
+/// One split to time: a plan, or `None` for the images side by side (`conv2d` on one image
+/// at a time in parallel, as before the split).
+type Split = (String, Option<PointwisePlan>);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mut batch, mut repeats, mut sweep) = (5, 15, false);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--sweep" {
+            sweep = true;
+            continue;
+        }
+        let value = it.next().and_then(|v| v.parse().ok());
+        match (flag.as_str(), value) {
+            ("--batch", Some(v)) => batch = v,
+            ("--repeats", Some(v)) => repeats = v,
+            _ => {
+                eprintln!("usage: bench_pointwise [--batch N] [--repeats R] [--sweep]");
+                std::process::exit(2);
+            }
+        }
+    }
+    if let Err(e) = excitation::backend::join_rayon_pool() {
+        eprintln!("bench_pointwise: could not make the main thread a rayon worker: {e}");
+        std::process::exit(2);
+    }
+    excitation::awake::set_enabled(true);
+    let threads = rayon::current_num_threads();
+    println!("# bench_pointwise: batch {batch}, {threads} threads, median of {repeats} (ms)");
+    println!("| conv | split | k_block × pixel_block | tasks | ms |");
+    println!("|---|---|---|---|---|");
+    // ResNet50's 1×1 layers (bottleneck in and out, at each resolution) and DenseNet121's
+    // bottlenecks (C → 128) and transitions.
+    for (c, k, hw) in [
+        (256usize, 64usize, 56usize),
+        (64, 256, 56),
+        (512, 128, 28),
+        (128, 512, 28),
+        (1024, 256, 14),
+        (256, 1024, 14),
+        (2048, 512, 7),
+        (512, 2048, 7),
+        (256, 128, 56),
+        (1024, 128, 14),
+        (512, 128, 14),
+        (1024, 128, 7),
+    ] {
+        let pixels = hw * hw;
+        let x = values(batch * c * pixels, 1);
+        let weight = values(k * c, 2);
+        let shape = [batch, c, hw, hw];
+        let mut splits: Vec<Split> = vec![
+            (
+                format!("plan({threads})"),
+                Some(pointwise_plan(batch, pixels, k, threads)),
+            ),
+            (format!("images side by side({threads})"), None),
+        ];
+        for other in [2, 8, 16] {
+            if other != threads {
+                let plan = pointwise_plan(batch, pixels, k, other);
+                splits.push((format!("plan({other})"), Some(plan)));
+            }
+        }
+        if sweep {
+            splits.clear();
+            for k_block in halvings(k, 16) {
+                for pixel_block in halvings(pixels, 16) {
+                    let plan = PointwisePlan {
+                        k_block,
+                        pixel_block,
+                    };
+                    splits.push(("grid".to_string(), Some(plan)));
+                }
+            }
+        }
+        // `conv2d` with the split switched off: the images' GEMMs side by side.
+        let side_by_side = || {
+            im2col::set_pointwise_split(false);
+            let y = im2col::conv2d(&x, shape, &weight, k, Geometry::POINTWISE, None, None).0;
+            im2col::set_pointwise_split(true);
+            y
+        };
+        let mut times = vec![Vec::new(); splits.len()];
+        let _awake = excitation::awake::keep_workers_awake();
+        for _ in 0..repeats {
+            for (i, (_, plan)) in splits.iter().enumerate() {
+                let start = Instant::now();
+                match plan {
+                    Some(p) => {
+                        std::hint::black_box(pointwise_with_plan(&x, shape, &weight, k, *p));
+                    }
+                    None => {
+                        std::hint::black_box(side_by_side());
+                    }
+                }
+                times[i].push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        for ((name, plan), mut ts) in splits.into_iter().zip(times) {
+            ts.sort_by(f64::total_cmp);
+            let (blocks, tasks) = match plan {
+                Some(p) => (
+                    format!("{} × {}", p.k_block, p.pixel_block),
+                    (batch * k.div_ceil(p.k_block) * pixels.div_ceil(p.pixel_block)).to_string(),
+                ),
+                None => ("–".to_string(), batch.to_string()),
+            };
+            println!(
+                "| {c}→{k} 1×1 at {hw}² | {name} | {blocks} | {tasks} | {:.2} |",
+                ts[ts.len() / 2]
+            );
+        }
+    }
+}
