@@ -7,29 +7,37 @@
 #
 #   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
 #      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T, and
-#      at the largest T flex alone twice more: with --passive-workers --mimalloc-purge (rayon's
-#      workers sleep between operations, mimalloc's default purge delay: as before session 9)
-#      and with --main-outside-pool added (the main thread outside rayon's pool too: as before
+#      at the largest T flex alone three more times: with --no-pointwise-split (1×1
+#      convolutions of several images as before session 11: the images' GEMMs side by side,
+#      each split by the gemm crate), with --passive-workers --mimalloc-purge (rayon's workers
+#      sleep between operations, mimalloc's default purge delay: as before session 9) and
+#      with --main-outside-pool added (the main thread outside rayon's pool too: as before
 #      session 8);
 #   2. convs.md: the per-layer convolutions (bench_convs, flex's and the frozen paths, and
-#      tools/bench/convs_torch.py, PyTorch's) at batch 1 for each T, to show which layer
-#      shapes stop scaling.
+#      tools/bench/convs_torch.py, PyTorch's) at batch 1 for each T and at batch 5 for the
+#      largest T, to show which layer shapes stop scaling;
+#   3. splits.md (at the largest T): how the 3×3 Winograd and the 1×1 convolutions at batch 5
+#      split their work (bench_winograd, bench_pointwise: the split each plan chooses for T
+#      against the one before session 11 and the plans for other thread counts), and
+#      bench_winograd --sweep (every split of a grid) to check the plan's cost model.
 #
 # Runs from a release bundle (no Rust needed): the binaries of `scripts/gpu-check.sh --build`
 # (target/gpu-bundle/, or its .tar.xz, which is unpacked) or of a local build
 # (`--bundle target/release/examples` after `cargo build --release -p excitation --example
-# bench_models --example bench_convs`). Needs python3 with torch (torchvision for the models).
+# bench_models --example bench_convs --example bench_winograd --example bench_pointwise`).
+# Needs python3 with torch (torchvision for the models).
 #
 # Usage: scripts/cpu-scaling.sh [--out DIR] [--threads "1 4 16"] [--models resnet50,densenet121]
 #                               [--python PATH] [--bundle DIR] [--timeout S] [--rounds N]
-#                               [--no-convs]
+#                               [--no-convs] [--no-splits]
 #   --threads   thread counts to measure, in this order (default: 1, 4 and all CPUs); the
 #               flex-only variants run at the largest of them, after all counts
 #   --timeout   stop each bench_models run after S seconds (default 120; 0: no limit)
 #   --rounds    PyTorch and flex N times in turn per thread count (default 1; each cell is
 #               then the median over the rounds, each ratio the median of the rounds' ratios)
 # Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, convs.md,
-#   models-T.json, models-T-passiveworkers_mimallocpurge.json,
+#   splits.md, models-T.json, models-T-nopointwisesplit.json,
+#   models-T-passiveworkers_mimallocpurge.json,
 #   models-T-passiveworkers_mimallocpurge_mainoutsidepool.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +50,7 @@ bundle=target/gpu-bundle
 timeout_s=120
 rounds=1
 convs=1
+splits=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=$2; shift ;;
@@ -52,7 +61,8 @@ while [ $# -gt 0 ]; do
         --timeout) timeout_s=$2; shift ;;
         --rounds) rounds=$2; shift ;;
         --no-convs) convs=0 ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        --no-splits) splits=0 ;;
+        -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
         *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -61,7 +71,10 @@ done
 if [ ! -d "$bundle" ] && [ -f "$bundle.tar.xz" ]; then
     tar -C "$(dirname "$bundle")" -xJf "$bundle.tar.xz"
 fi
-for b in bench_models bench_convs; do
+needed=(bench_models)
+[ "$convs" = 1 ] && needed+=(bench_convs)
+[ "$splits" = 1 ] && needed+=(bench_winograd bench_pointwise)
+for b in "${needed[@]}"; do
     [ -x "$bundle/$b" ] || {
         echo "cpu-scaling.sh: $bundle/$b missing: build it (scripts/gpu-check.sh --build, or see --help)" >&2
         exit 1
@@ -94,10 +107,10 @@ done
 # and as before session 8 (also --main-outside-pool: each parallel operation handed from the
 # main thread to the pool), flex only.
 t_max=$(printf '%s\n' $threads | sort -n | tail -1)
-for variant in "--passive-workers --mimalloc-purge" "--passive-workers --mimalloc-purge --main-outside-pool"; do
+for variant in "--no-pointwise-split" "--passive-workers --mimalloc-purge" "--passive-workers --mimalloc-purge --main-outside-pool"; do
     name=$(echo "$variant" | tr -d '-' | tr ' ' '_')
     echo "== $t_max threads, flex only, $variant" | tee -a "$out/models.md"
-    # shellcheck disable=SC2086 # $variant is two flags
+    # shellcheck disable=SC2086 # $variant is one to three flags
     if ! RAYON_NUM_THREADS=$t_max "${limit[@]}" "$bundle/bench_models" --backends flex $variant \
         --no-torch --models "$models" --batches 1,5 --ops forward,pullback --repeats 3 \
         --json "$out/models-$t_max-$name.json" >>"$out/models.md" 2>>"$out/models.log"; then
@@ -114,6 +127,19 @@ if [ "$convs" = 1 ]; then
         RAYON_NUM_THREADS=$t "$bundle/bench_convs" --batch 1 >>"$out/convs.md" 2>&1 || status=1
         "$python" tools/bench/convs_torch.py --batch 1 --threads "$t" >>"$out/convs.md" 2>&1 || status=1
     done
+    echo "== $t_max threads, batch 5" >>"$out/convs.md"
+    RAYON_NUM_THREADS=$t_max "$bundle/bench_convs" --batch 5 >>"$out/convs.md" 2>&1 || status=1
+    "$python" tools/bench/convs_torch.py --batch 5 --threads "$t_max" >>"$out/convs.md" 2>&1 || status=1
     cat "$out/convs.md"
+fi
+
+if [ "$splits" = 1 ]; then
+    {
+        echo "== $t_max threads"
+        RAYON_NUM_THREADS=$t_max "$bundle/bench_winograd" --batch 5 || status=1
+        RAYON_NUM_THREADS=$t_max "$bundle/bench_pointwise" --batch 5 || status=1
+        RAYON_NUM_THREADS=$t_max "$bundle/bench_winograd" --batch 5 --repeats 7 --sweep || status=1
+    } >"$out/splits.md" 2>&1
+    cat "$out/splits.md"
 fi
 exit $status

@@ -5,7 +5,7 @@
 # Two steps, on two machines:
 #
 #   1. On a machine with Rust (and the network, for crates), build the bundle:
-#          scripts/gpu-check.sh --build   # -> target/gpu-bundle/{parity,bench_models,bench_convs}
+#          scripts/gpu-check.sh --build   # -> target/gpu-bundle/{parity,bench_models,bench_convs,bench_winograd,bench_pointwise}
 #      (release binaries with `--features wgpu`; a separate CARGO_TARGET_DIR is respected),
 #      also packed as target/gpu-bundle.tar.xz (the stripped wgpu binaries are 2 x 105 MB,
 #      the archive 24 MB, so it fits a 64 MiB transfer limit such as the device tool's
@@ -63,7 +63,8 @@ if [ "$build" = 1 ]; then
     features=(--features wgpu)
     [ "$cpu" = 1 ] && features=()
     target=${CARGO_TARGET_DIR:-target}
-    cargo build --release -p excitation "${features[@]}" --example bench_models --example bench_convs
+    cargo build --release -p excitation "${features[@]}" --example bench_models --example bench_convs \
+        --example bench_winograd --example bench_pointwise
     # The parity test executable: ask cargo for its path.
     exe=$(cargo test --release -p excitation "${features[@]}" --test parity --no-run --message-format=json \
         | "$python" -c 'import sys, json
@@ -74,10 +75,13 @@ for line in sys.stdin:
     [ -n "$exe" ] || { echo "gpu-check.sh: could not find the parity test executable" >&2; exit 1; }
     mkdir -p "$bundle"
     cp "$target/release/examples/bench_models" "$bundle/bench_models"
-    # (bench_convs: flex only, for scripts/cpu-scaling.sh on the same machine)
-    cp "$target/release/examples/bench_convs" "$bundle/bench_convs"
+    # (bench_convs, bench_winograd, bench_pointwise: flex only, for scripts/cpu-scaling.sh on
+    # the same machine)
+    for b in bench_convs bench_winograd bench_pointwise; do
+        cp "$target/release/examples/$b" "$bundle/$b"
+    done
     cp "$exe" "$bundle/parity"
-    strip "$bundle/bench_models" "$bundle/bench_convs" "$bundle/parity" 2>/dev/null || true
+    strip "$bundle"/bench_* "$bundle/parity" 2>/dev/null || true
     # A 256 MiB dictionary lets xz share the code the binaries have in common
     # (wgpu build: 2 x 105 MB -> 24 MB, against 36 MB with the default dictionary).
     tar -C "$(dirname "$bundle")" -cf - "$(basename "$bundle")" \
