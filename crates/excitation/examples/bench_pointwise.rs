@@ -16,54 +16,22 @@
 
 use std::time::Instant;
 
+#[path = "common/split_bench.rs"]
+mod split_bench;
+use split_bench::{halvings, values};
+
 use excitation::im2col::{self, pointwise_plan, pointwise_with_plan, Geometry, PointwisePlan};
-
-/// Deterministic values in [-1, 1).
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-/// Halvings of `size` (rounded up) down to `stop`.
-fn halvings(size: usize, stop: usize) -> Vec<usize> {
-    std::iter::successors(Some(size), |&v| (v > stop).then(|| v.div_ceil(2).max(stop))).collect()
-}
 
 /// One split to time: a plan, or `None` for the images side by side (`conv2d` on one image
 /// at a time in parallel, as before the split).
 type Split = (String, Option<PointwisePlan>);
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut batch, mut repeats, mut sweep) = (5, 15, false);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--sweep" {
-            sweep = true;
-            continue;
-        }
-        let value = it.next().and_then(|v| v.parse().ok());
-        match (flag.as_str(), value) {
-            ("--batch", Some(v)) => batch = v,
-            ("--repeats", Some(v)) => repeats = v,
-            _ => {
-                eprintln!("usage: bench_pointwise [--batch N] [--repeats R] [--sweep]");
-                std::process::exit(2);
-            }
-        }
-    }
-    if let Err(e) = excitation::backend::join_rayon_pool() {
-        eprintln!("bench_pointwise: could not make the main thread a rayon worker: {e}");
-        std::process::exit(2);
-    }
-    excitation::awake::set_enabled(true);
+    let split_bench::Args {
+        batch,
+        repeats,
+        sweep,
+    } = split_bench::start("bench_pointwise");
     let threads = rayon::current_num_threads();
     println!("# bench_pointwise: batch {batch}, {threads} threads, median of {repeats} (ms)");
     println!("| conv | split | k_block × pixel_block | tasks | ms |");

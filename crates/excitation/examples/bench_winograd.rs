@@ -14,20 +14,11 @@
 
 use std::time::Instant;
 
-use excitation::winograd::{conv3x3_with_plan, plan, Kernels, Plan};
+#[path = "common/split_bench.rs"]
+mod split_bench;
+use split_bench::{halvings, values};
 
-/// Deterministic values in [-1, 1).
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
+use excitation::winograd::{conv3x3_with_plan, plan, Kernels, Plan};
 
 /// The split by whole tile rows only, as `conv3x3` made it before output channels could be
 /// divided: about 2¹⁸ / (c + k) tiles (256 to 1024), halved while a thread would be idle.
@@ -43,11 +34,6 @@ fn rows_only(tile_rows: usize, tw: usize, c: usize, k: usize, threads: usize) ->
 /// Tile rows per chunk halved from `tile_rows` to 1, times output channels per chunk halved
 /// from `k` to 16.
 fn grid(tile_rows: usize, k: usize) -> Vec<Plan> {
-    let halvings = |start: usize, stop: usize| {
-        std::iter::successors(Some(start), move |&v| {
-            (v > stop).then(|| v.div_ceil(2).max(stop))
-        })
-    };
     let mut plans = Vec::new();
     for k_block in halvings(k, 16.min(k)) {
         for rows in halvings(tile_rows, 1) {
@@ -58,31 +44,11 @@ fn grid(tile_rows: usize, k: usize) -> Vec<Plan> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut batch = 5;
-    let mut repeats = 15;
-    let mut sweep = false;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--sweep" {
-            sweep = true;
-            continue;
-        }
-        let value = it.next().and_then(|v| v.parse().ok());
-        match (flag.as_str(), value) {
-            ("--batch", Some(v)) => batch = v,
-            ("--repeats", Some(v)) => repeats = v,
-            _ => {
-                eprintln!("usage: bench_winograd [--batch N] [--repeats R] [--sweep]");
-                std::process::exit(2);
-            }
-        }
-    }
-    if let Err(e) = excitation::backend::join_rayon_pool() {
-        eprintln!("bench_winograd: could not make the main thread a rayon worker: {e}");
-        std::process::exit(2);
-    }
-    excitation::awake::set_enabled(true);
+    let split_bench::Args {
+        batch,
+        repeats,
+        sweep,
+    } = split_bench::start("bench_winograd");
     let threads = rayon::current_num_threads();
     println!("# bench_winograd: batch {batch}, {threads} threads, median of {repeats} (ms)");
     println!("| conv | pass | split | rows × k_block | chunks | ms |");
