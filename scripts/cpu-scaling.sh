@@ -7,9 +7,9 @@
 #
 #   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
 #      (forward and excitation pullback, batches 1 and 5, median of 3), one table per T, and
-#      at the largest T flex alone three more times: with --no-pointwise-split (1×1
-#      convolutions of several images as before session 11: the images' GEMMs side by side,
-#      each split by the gemm crate), with --passive-workers --mimalloc-purge (rayon's workers
+#      at the largest T flex alone three more times: with --no-im2col-split (the im2col
+#      GEMMs of several images, 1×1 and small-image convolutions, as before session 11: side
+#      by side, each split by the gemm crate), with --passive-workers --mimalloc-purge (rayon's workers
 #      sleep between operations, mimalloc's default purge delay: as before session 9) and
 #      with --main-outside-pool added (the main thread outside rayon's pool too: as before
 #      session 8);
@@ -107,7 +107,7 @@ done
 # and as before session 8 (also --main-outside-pool: each parallel operation handed from the
 # main thread to the pool), flex only.
 t_max=$(printf '%s\n' $threads | sort -n | tail -1)
-for variant in "--no-pointwise-split" "--passive-workers --mimalloc-purge" "--passive-workers --mimalloc-purge --main-outside-pool"; do
+for variant in "--no-im2col-split" "--passive-workers --mimalloc-purge" "--passive-workers --mimalloc-purge --main-outside-pool"; do
     name=$(echo "$variant" | tr -d '-' | tr ' ' '_')
     echo "== $t_max threads, flex only, $variant" | tee -a "$out/models.md"
     # shellcheck disable=SC2086 # $variant is one to three flags

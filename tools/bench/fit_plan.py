@@ -1,4 +1,4 @@
-"""Fits the cost models of `winograd::plan` and `im2col::pointwise_plan` to timings of splits.
+"""Fits the cost models of `winograd::plan` and `im2col::split_plan` to timings of splits.
 
 Both plans estimate a chunk of `t` columns (Winograd: 2×2 tiles; pointwise: pixels) and `kb`
 output channels at `kb·t + A·kb + B·t + D` units (the unit: one output channel over one

@@ -25,8 +25,9 @@
 //! `excitation::pool_op`, and the frozen convolutions of `excitation::conv_op`, to compare
 //! against the tensor-operation forms) `--no-winograd` (switch off only the Winograd
 //! convolutions) `--no-im2col` (switch off only the im2col convolutions of `conv_op`)
-//! `--no-pointwise-split` (run the 1×1 convolutions of several images side by side, each
-//! image's GEMM split by the `gemm` crate, instead of `im2col::pointwise_plan`'s tasks)
+//! `--no-im2col-split` (run the im2col GEMMs of several images, 1×1 convolutions and those
+//! with few output pixels, side by side, each split by the `gemm` crate, instead of in
+//! `im2col::split_plan`'s tasks)
 //! `--rounds N` (default 1: run PyTorch, then this binary's backends, N times in turn; each
 //! cell is then the median over the rounds and each ratio the median of the rounds' ratios
 //! with their range, since a shared machine drifts between runs) `--torch-preload PATH` (run
@@ -82,7 +83,7 @@ struct Options {
     straight_through: bool,
     no_winograd: bool,
     no_im2col: bool,
-    no_pointwise_split: bool,
+    no_im2col_split: bool,
     rounds: usize,
     torch_preload: Option<String>,
     main_outside_pool: bool,
@@ -121,7 +122,7 @@ fn parse_args() -> Result<Options, String> {
         straight_through: false,
         no_winograd: false,
         no_im2col: false,
-        no_pointwise_split: false,
+        no_im2col_split: false,
         rounds: 1,
         torch_preload: None,
         main_outside_pool: false,
@@ -161,7 +162,7 @@ fn parse_args() -> Result<Options, String> {
             "--straight-through" => o.straight_through = true,
             "--no-winograd" => o.no_winograd = true,
             "--no-im2col" => o.no_im2col = true,
-            "--no-pointwise-split" => o.no_pointwise_split = true,
+            "--no-im2col-split" => o.no_im2col_split = true,
             "--main-outside-pool" => o.main_outside_pool = true,
             "--passive-workers" => o.passive_workers = true,
             "--mimalloc-purge" => o.mimalloc_purge = true,
@@ -516,7 +517,7 @@ fn main() {
     excitation::gate_op::set_fused_ops(!o.straight_through);
     excitation::conv_op::set_winograd(!o.no_winograd);
     excitation::conv_op::set_im2col(!o.no_im2col);
-    excitation::im2col::set_pointwise_split(!o.no_pointwise_split);
+    excitation::im2col::set_split(!o.no_im2col_split);
     let load_before = load_average();
     let mut rounds = Vec::new();
     for round in 1..=o.rounds {
@@ -578,13 +579,13 @@ fn main() {
         }
     );
     println!(
-        "# 1x1 convolutions of several images on flex: {}",
+        "# im2col GEMMs of several images on flex: {}",
         if o.straight_through {
             "flex's conv2d"
-        } else if o.no_pointwise_split {
-            "images side by side, each GEMM split by the gemm crate (--no-pointwise-split)"
+        } else if o.no_im2col_split {
+            "images side by side, each GEMM split by the gemm crate (--no-im2col-split)"
         } else {
-            "tasks of output-channel and pixel blocks (excitation::im2col::pointwise_plan)"
+            "tasks of output-channel and pixel blocks (excitation::im2col::split_plan)"
         }
     );
     println!(

@@ -1,13 +1,13 @@
 //! Times the pointwise (1×1) convolution of several images under different splits of its work
-//! (`im2col::pointwise_plan`): for each shape, the split `pointwise_plan` chooses for this
+//! (`im2col::split_plan`): for each shape, the split `split_plan` chooses for this
 //! pool's thread count and for other thread counts, and the images' GEMMs side by side with
 //! their share of the threads each (`im2col::conv2d` before the split), in alternation, median
 //! of `--repeats` runs each (ms).
 //!
 //! With `--sweep`, every split of a grid instead, on the calling thread's pool: output
 //! channels per task halved from all of them down to 16, pixels per task halved from all of
-//! them down to 16 (where to fit `pointwise_plan`'s cost model with
-//! `tools/bench/fit_pointwise_plan.py`, from a run on one thread).
+//! them down to 16 (where to fit `split_plan`'s cost model with
+//! `tools/bench/fit_split_plan.py`, from a run on one thread).
 //!
 //! ```sh
 //! cargo build --release -p excitation --example bench_pointwise
@@ -20,11 +20,11 @@ use std::time::Instant;
 mod split_bench;
 use split_bench::{halvings, values};
 
-use excitation::im2col::{self, pointwise_plan, pointwise_with_plan, Geometry, PointwisePlan};
+use excitation::im2col::{self, pointwise_with_plan, split_plan, Geometry, SplitPlan};
 
 /// One split to time: a plan, or `None` for the images side by side (`conv2d` on one image
 /// at a time in parallel, as before the split).
-type Split = (String, Option<PointwisePlan>);
+type Split = (String, Option<SplitPlan>);
 
 fn main() {
     let split_bench::Args {
@@ -59,13 +59,13 @@ fn main() {
         let mut splits: Vec<Split> = vec![
             (
                 format!("plan({threads})"),
-                Some(pointwise_plan(batch, pixels, k, threads)),
+                Some(split_plan(batch, pixels, k, threads)),
             ),
             (format!("images side by side({threads})"), None),
         ];
         for other in [2, 8, 16] {
             if other != threads {
-                let plan = pointwise_plan(batch, pixels, k, other);
+                let plan = split_plan(batch, pixels, k, other);
                 splits.push((format!("plan({other})"), Some(plan)));
             }
         }
@@ -73,7 +73,7 @@ fn main() {
             splits.clear();
             for k_block in halvings(k, 16) {
                 for pixel_block in halvings(pixels, 16) {
-                    let plan = PointwisePlan {
+                    let plan = SplitPlan {
                         k_block,
                         pixel_block,
                     };
@@ -83,9 +83,9 @@ fn main() {
         }
         // `conv2d` with the split switched off: the images' GEMMs side by side.
         let side_by_side = || {
-            im2col::set_pointwise_split(false);
+            im2col::set_split(false);
             let y = im2col::conv2d(&x, shape, &weight, k, Geometry::POINTWISE, None, None).0;
-            im2col::set_pointwise_split(true);
+            im2col::set_split(true);
             y
         };
         let mut times = vec![Vec::new(); splits.len()];

@@ -6,8 +6,9 @@
 //! (ResNet50's 512-channel 3×3 layers at 7×7: 8.0 ms on flex against PyTorch's 3.0 ms on the
 //! same two cores, `bench_convs --batch 1`). Here the im2col rows are ordered like the
 //! weight's `[k, c, kh, kw]` layout, so the weight is the GEMM's left operand as it is, and the
-//! GEMM itself is split over the threads (in the forward pass with several images, the images'
-//! GEMMs run side by side, each split over its share of the threads):
+//! GEMM itself is split over the threads (in the forward pass with several images, in tasks of
+//! one image's block of output channels and pixels, [`split_plan`], or for large images the
+//! images' GEMMs side by side, each split over its share of the threads):
 //!
 //! `y[n] (k × oh·ow) = W (k × c·kh·kw) · col[n] (c·kh·kw × oh·ow)`,
 //! `col[n][(ci·kh + i)·kw + j, oy·ow + ox] = x[n, ci, oy·s + i − p, ox·s + j − p]` (zero
@@ -116,16 +117,31 @@ pub fn conv2d(
 
     let mut y = zeros(n * k * pixels);
     let pointwise = geometry.is_pointwise();
-    if pointwise && n > 1 && POINTWISE_SPLIT.load(Ordering::Relaxed) {
-        let plan = pointwise_plan(n, pixels, k, rayon::current_num_threads());
-        pointwise_blocks(&mut y, x, weight, [n, c, k, pixels], plan, scale, bias);
+    // Several images, each either its own im2col matrix (pointwise) or a small one (few
+    // output pixels, at most 2²³ values for the batch): tasks of blocks of output channels
+    // and pixels of one image ([`split_plan`]), the gathered matrices in this thread's buffer.
+    let small = pixels <= 1024 && n * depth * pixels <= 1 << 23;
+    if n > 1 && (pointwise || small) && SPLIT.load(Ordering::Relaxed) {
+        let plan = split_plan(n, pixels, k, rayon::current_num_threads());
+        let shape = [n, depth, k, pixels];
+        if pointwise {
+            gemm_blocks(&mut y, x, weight, shape, plan, scale, bias);
+        } else {
+            with_buffers([n * depth * pixels, 0], |cols, _| {
+                cols.par_chunks_exact_mut(depth * pixels)
+                    .zip(x.par_chunks_exact(c * h * w))
+                    .for_each(|(col, image)| {
+                        fill_columns(col, image, [c, h, w], geometry, [oh, ow]);
+                    });
+                gemm_blocks(&mut y, cols, weight, shape, plan, scale, bias);
+            });
+        }
         return (y, [oh, ow]);
     }
-    // One image: its GEMM gets every thread. Several: the images run side by side, each GEMM
-    // with its share of the threads. A forward GEMM here is `k × pixels` with depth `c·kh·kw`
-    // (e.g. 128 × 196 × 1024 for DenseNet's bottlenecks at 14×14): too few output blocks to
-    // keep 16 threads busy one image after another (batch 5 on 16 cores: 1.9–2.9 ms per
-    // such layer against PyTorch's 0.4–0.9, docs/performance.md "Session 10").
+    // One image: its GEMM gets every thread. Several large ones (the RGB stems at 224×224) or
+    // the split switched off: the images run side by side, each GEMM with its share of the
+    // threads (one image after another left most of 16 threads idle: docs/performance.md
+    // "Session 10").
     let threads = (rayon::current_num_threads() / n).max(1);
     let one_image = |image: &[f32], out: &mut [f32]| {
         with_buffers([if pointwise { 0 } else { depth * pixels }, 0], |col, _| {
@@ -155,35 +171,37 @@ pub fn conv2d(
     (y, [oh, ow])
 }
 
-/// Whether [`conv2d`] splits pointwise convolutions of several images by [`pointwise_plan`]
-/// (the default); see [`set_pointwise_split`].
-static POINTWISE_SPLIT: AtomicBool = AtomicBool::new(true);
+/// Whether [`conv2d`] splits the GEMMs of several images by [`split_plan`] (the default);
+/// see [`set_split`].
+static SPLIT: AtomicBool = AtomicBool::new(true);
 
-/// Switches [`conv2d`]'s split of pointwise convolutions of several images on or off (off:
-/// the images' GEMMs side by side, each split by the `gemm` crate over its share of the
-/// threads, as before the split; for A/B benchmarks, `bench_models --no-pointwise-split`).
-pub fn set_pointwise_split(enabled: bool) {
-    POINTWISE_SPLIT.store(enabled, Ordering::Relaxed);
+/// Switches [`conv2d`]'s split of the GEMMs of several images (pointwise convolutions, and
+/// those with at most 1024 output pixels) on or off (off: the images' GEMMs side by side,
+/// each split by the `gemm` crate over its share of the threads, as before session 11; for
+/// A/B benchmarks, `bench_models --no-im2col-split`).
+pub fn set_split(enabled: bool) {
+    SPLIT.store(enabled, Ordering::Relaxed);
 }
 
-/// How [`conv2d`] splits a pointwise convolution of several images: tasks of one image,
-/// `k_block` output channels and `pixel_block` pixels, each one single-threaded GEMM.
+/// How [`conv2d`] splits the GEMMs of several images: tasks of one image, `k_block` output
+/// channels and `pixel_block` pixels, each one single-threaded GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PointwisePlan {
+pub struct SplitPlan {
     /// Output channels per task.
     pub k_block: usize,
     /// Output pixels per task.
     pub pixel_block: usize,
 }
 
-/// The split of a pointwise convolution of `n` images of `pixels` pixels and `k` output
-/// channels on `threads` threads with the least estimated time, among blocks of multiples of
-/// 16 output channels and of 16 pixels.
+/// The split of the GEMMs of `n` images of `pixels` output pixels and `k` output channels on
+/// `threads` threads with the least estimated time, among blocks of multiples of 16 output
+/// channels and of 16 pixels.
 ///
-/// A task of `kb` output channels and `p` pixels costs about `kb·p + 4·p + 64` units of `c`
-/// multiply-adds (`c` the input channels): its GEMM (`kb·p`), packing its pixels of the image
-/// (`4·p`: every output-channel block of the same pixels does this again) and a fixed cost
-/// (`64`); streaming its rows of the weight cost nothing measurable. The constants are fitted
+/// A task of `kb` output channels and `p` pixels costs about `kb·p + 4·p + 64` units of
+/// `depth` multiply-adds (`depth = c·kh·kw`, the rows of the im2col matrix): its GEMM
+/// (`kb·p`), packing its pixels of the image's matrix (`4·p`: every output-channel block of
+/// the same pixels does this again) and a fixed cost (`64`); streaming its rows of the
+/// weight cost nothing measurable. The constants are fitted
 /// to single-thread timings of 332 splits of ResNet50's and DenseNet121's 1×1 layers at batch
 /// 5 (`bench_pointwise --sweep`, `tools/bench/fit_plan.py --pointwise`, docs/performance.md
 /// "Session 11": 14 % rms error). The tasks run in waves of `threads`, so the estimated time
@@ -193,10 +211,10 @@ pub struct PointwisePlan {
 /// every thread busy, where running the images' GEMMs side by side (each with its share of the
 /// threads inside the `gemm` crate) left DenseNet's 1024 → 128 bottleneck at 14×14 at 2.9 ms
 /// against PyTorch's 0.4 (docs/performance.md "Session 10").
-pub fn pointwise_plan(n: usize, pixels: usize, k: usize, threads: usize) -> PointwisePlan {
+pub fn split_plan(n: usize, pixels: usize, k: usize, threads: usize) -> SplitPlan {
     let threads = threads.max(1);
     let (k, pixels) = (k.max(1), pixels.max(1));
-    let mut best = PointwisePlan {
+    let mut best = SplitPlan {
         k_block: k,
         pixel_block: pixels,
     };
@@ -214,7 +232,7 @@ pub fn pointwise_plan(n: usize, pixels: usize, k: usize, threads: usize) -> Poin
             let cost = tasks.div_ceil(threads) * (k_block * pixel_block + 4 * pixel_block + 64);
             if cost < best_cost {
                 best_cost = cost;
-                best = PointwisePlan {
+                best = SplitPlan {
                     k_block,
                     pixel_block,
                 };
@@ -224,27 +242,32 @@ pub fn pointwise_plan(n: usize, pixels: usize, k: usize, threads: usize) -> Poin
     best
 }
 
-/// The pointer to an output buffer that [`pointwise_blocks`]' tasks share.
+/// The pointer to an output buffer that [`gemm_blocks`]' tasks share.
 struct SharedOut(*mut f32);
 
-// SAFETY: the tasks write disjoint blocks of the buffer (see `pointwise_blocks`).
+// SAFETY: the tasks write disjoint blocks of the buffer (see `gemm_blocks`).
 unsafe impl Sync for SharedOut {}
 
-/// `y[i] = scale · (W · x[i]) + bias` for each image `i` of `x` (`[n, c, pixels]`), `W` being
-/// `weight` (`[k, c]`), in tasks of `plan`'s blocks run on rayon's threads.
+/// `y[i] = scale · (W · cols[i]) + bias` for each image `i` of `cols` (`[n, depth, pixels]`:
+/// the images' im2col matrices, or the images themselves for a pointwise convolution), `W`
+/// being `weight` (`[k, depth]`), in tasks of `plan`'s blocks run on rayon's threads.
+///
+/// # Shapes
+/// - `y`: `[n, k, pixels]`; `cols`: `[n, depth, pixels]`; `weight`: `[k, depth]`;
+/// - `scale`, `bias`: `[k]`.
 ///
 /// # Panics
 /// If a slice length does not match the shapes, or `plan` has an empty block.
-fn pointwise_blocks(
+fn gemm_blocks(
     y: &mut [f32],
-    x: &[f32],
+    cols: &[f32],
     weight: &[f32],
-    [n, c, k, pixels]: [usize; 4],
-    plan: PointwisePlan,
+    [n, depth, k, pixels]: [usize; 4],
+    plan: SplitPlan,
     scale: Option<&[f32]>,
     bias: Option<&[f32]>,
 ) {
-    let PointwisePlan {
+    let SplitPlan {
         k_block,
         pixel_block,
     } = plan;
@@ -253,8 +276,8 @@ fn pointwise_blocks(
         "im2col: empty blocks in {plan:?}"
     );
     assert!(
-        y.len() == n * k * pixels && x.len() == n * c * pixels && weight.len() == k * c,
-        "im2col: pointwise operand lengths"
+        y.len() == n * k * pixels && cols.len() == n * depth * pixels && weight.len() == k * depth,
+        "im2col: split GEMM operand lengths"
     );
     let (k_blocks, pixel_blocks) = (k.div_ceil(k_block), pixels.div_ceil(pixel_block));
     let out = SharedOut(y.as_mut_ptr());
@@ -271,22 +294,22 @@ fn pointwise_blocks(
             // (`k × pixels`, row stride `pixels`), lies inside `y` (its last element is
             // `(image·k + channels.end − 1)·pixels + columns.end − 1 < n·k·pixels`) and no
             // other task writes it (tasks differ in image, channel block or pixel block). The
-            // weight rows `channels` (`× c`, row stride `c`) and the image's columns `columns`
-            // (`c ×`, row stride `pixels`) lie inside `weight` and `x` (lengths asserted
-            // above). The output block is a mutable view no other reference aliases.
+            // weight rows `channels` (`× depth`, row stride `depth`) and the image's columns
+            // `columns` (`depth ×`, row stride `pixels`) lie inside `weight` and `cols`
+            // (lengths asserted above). The output block is a mutable view no other reference aliases.
             unsafe {
                 gemm::gemm(
                     channels.len(),
                     columns.len(),
-                    c,
+                    depth,
                     out.0.add(first),
                     1,
                     pixels as isize,
                     false,
-                    weight.as_ptr().add(channels.start * c),
+                    weight.as_ptr().add(channels.start * depth),
                     1,
-                    c as isize,
-                    x.as_ptr().add(image * c * pixels + columns.start),
+                    depth as isize,
+                    cols.as_ptr().add(image * depth * pixels + columns.start),
                     1,
                     pixels as isize,
                     0.0,
@@ -313,7 +336,7 @@ fn pointwise_blocks(
 }
 
 /// [`conv2d`] for a pointwise convolution of several images, with the split `plan` instead of
-/// [`pointwise_plan`]'s (for `bench_pointwise`, which times the splits against each other).
+/// [`split_plan`]'s (for `bench_pointwise`, which times the splits against each other).
 ///
 /// # Shapes
 /// - `x`: `[n, c, h, w]` (row-major, contiguous);
@@ -327,10 +350,10 @@ pub fn pointwise_with_plan(
     [n, c, h, w]: [usize; 4],
     weight: &[f32],
     k: usize,
-    plan: PointwisePlan,
+    plan: SplitPlan,
 ) -> Vec<f32> {
     let mut y = zeros(n * k * h * w);
-    pointwise_blocks(&mut y, x, weight, [n, c, k, h * w], plan, None, None);
+    gemm_blocks(&mut y, x, weight, [n, c, k, h * w], plan, None, None);
     y
 }
 
@@ -691,8 +714,10 @@ mod tests {
     }
 
     /// Test geometries `(n, c, h, w, k, kernel, stride, padding)`: strides, 7×7, 5×5, 1×1
-    /// (strided, and pointwise: no gather), a non-square kernel, and a strided one whose
-    /// windows leave input rows unreached.
+    /// (strided, and pointwise: no gather), a non-square kernel, a strided one whose windows
+    /// leave input rows unreached, and two images of more than 1024 output pixels (the
+    /// images' GEMMs side by side; the other batches of several images take [`split_plan`]'s
+    /// tasks).
     const CASES: [(
         usize,
         usize,
@@ -702,7 +727,7 @@ mod tests {
         [usize; 2],
         [usize; 2],
         [usize; 2],
-    ); 8] = [
+    ); 9] = [
         (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
         (2, 5, 4, 6, 3, [1, 1], [1, 1], [0, 0]),
         (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),
@@ -711,6 +736,7 @@ mod tests {
         (1, 2, 5, 6, 3, [3, 2], [1, 2], [0, 1]),
         (3, 6, 4, 4, 5, [5, 5], [1, 1], [2, 2]),
         (1, 4, 15, 12, 3, [3, 3], [2, 2], [1, 1]),
+        (2, 2, 34, 33, 3, [3, 3], [1, 1], [1, 1]),
     ];
 
     #[test]
@@ -782,13 +808,27 @@ mod tests {
         }
     }
 
-    /// Every split of a pointwise convolution of several images, even and uneven, gives the
-    /// direct convolution's values, with a scale and a bias.
+    /// Every split of the GEMMs of several images, even and uneven, gives the direct
+    /// convolution's values, with a scale and a bias: a pointwise convolution (the images are
+    /// the matrices) and a strided 3×3 one (their im2col matrices).
     #[test]
-    fn every_pointwise_split_gives_the_same_values() {
-        let (n, c, k, h, w) = (3, 5, 7, 5, 5);
+    fn every_split_gives_the_same_values() {
+        let strided = Geometry {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+        };
+        for geometry in [Geometry::POINTWISE, strided] {
+            every_split_of(geometry);
+        }
+    }
+
+    fn every_split_of(geometry: Geometry) {
+        let (n, c, k, h, w) = (3, 5, 7, 9, 9);
         let x = seeded(n * c * h * w, 61);
-        let weight = seeded(k * c, 62);
+        let [kh, kw] = geometry.kernel;
+        let depth = c * kh * kw;
+        let weight = seeded(k * depth, 62);
         let scale = seeded(k, 63);
         let bias = seeded(k, 64);
         let want = direct(
@@ -796,22 +836,31 @@ mod tests {
             [n, c, h, w],
             &weight,
             k,
-            Geometry::POINTWISE,
+            geometry,
             Some(&scale),
             Some(&bias),
         );
+        let [oh, ow] = geometry.output_size([h, w]).unwrap();
+        let pixels = oh * ow;
+        let mut cols = vec![0f32; n * depth * pixels];
+        for (col, image) in cols
+            .chunks_exact_mut(depth * pixels)
+            .zip(x.chunks_exact(c * h * w))
+        {
+            fill_columns(col, image, [c, h, w], geometry, [oh, ow]);
+        }
         for k_block in [1, 3, 7, 16] {
-            for pixel_block in [1, 4, 25, 32] {
-                let plan = PointwisePlan {
+            for pixel_block in [1, 4, 25, 81] {
+                let plan = SplitPlan {
                     k_block,
                     pixel_block,
                 };
-                let mut y = vec![f32::NAN; n * k * h * w];
-                pointwise_blocks(
+                let mut y = vec![f32::NAN; n * k * pixels];
+                gemm_blocks(
                     &mut y,
-                    &x,
+                    &cols,
                     &weight,
-                    [n, c, k, h * w],
+                    [n, depth, k, pixels],
                     plan,
                     Some(&scale),
                     Some(&bias),
@@ -825,7 +874,7 @@ mod tests {
                     .iter()
                     .zip(&want)
                     .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()));
-                assert!(err < 1e-5, "{plan:?}: largest error {err}");
+                assert!(err < 1e-5, "{geometry:?}, {plan:?}: largest error {err}");
             }
         }
     }
@@ -834,12 +883,12 @@ mod tests {
     /// threads: each image in several tasks of at least 16 output channels and 16 pixels; for
     /// DenseNet121's bottlenecks and ResNet50's layer3 at 14×14, one wave of them.
     #[test]
-    fn pointwise_plans_split_images_only_for_idle_threads() {
+    fn split_plans_split_images_only_for_idle_threads() {
         for (pixels, k) in [(196, 128), (3136, 64), (49, 2048)] {
-            let plan = pointwise_plan(5, pixels, k, 1);
+            let plan = split_plan(5, pixels, k, 1);
             assert_eq!(
                 plan,
-                PointwisePlan {
+                SplitPlan {
                     k_block: k,
                     pixel_block: pixels
                 },
@@ -848,7 +897,7 @@ mod tests {
             );
         }
         for (pixels, k, one_wave) in [(196, 128, true), (196, 256, true), (784, 128, false)] {
-            let plan = pointwise_plan(5, pixels, k, 16);
+            let plan = split_plan(5, pixels, k, 16);
             let tasks = 5 * k.div_ceil(plan.k_block) * pixels.div_ceil(plan.pixel_block);
             assert!(tasks >= 10, "{plan:?}: {tasks} tasks");
             assert!(!one_wave || tasks <= 16, "{plan:?}: {tasks} tasks");
