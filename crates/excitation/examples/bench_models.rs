@@ -26,7 +26,7 @@
 //! against the tensor-operation forms) `--no-winograd` (switch off only the Winograd
 //! convolutions) `--no-im2col` (switch off only the im2col convolutions of `conv_op`)
 //! `--no-im2col-split` (run the im2col GEMMs of several images, 1×1 convolutions and those
-//! with few output pixels, side by side, each split by the `gemm` crate, instead of in
+//! with few output pixels, forward and input gradient, as before session 11 instead of in
 //! `im2col::split_plan`'s tasks)
 //! `--rounds N` (default 1: run PyTorch, then this binary's backends, N times in turn; each
 //! cell is then the median over the rounds and each ratio the median of the rounds' ratios
@@ -583,7 +583,7 @@ fn main() {
         if o.straight_through {
             "flex's conv2d"
         } else if o.no_im2col_split {
-            "images side by side, each GEMM split by the gemm crate (--no-im2col-split)"
+            "as before session 11 (--no-im2col-split)"
         } else {
             "tasks of output-channel and pixel blocks (excitation::im2col::split_plan)"
         }

@@ -125,7 +125,7 @@ pub fn conv2d(
         let plan = split_plan(n, pixels, k, rayon::current_num_threads());
         let shape = [n, depth, k, pixels];
         if pointwise {
-            gemm_blocks(&mut y, x, weight, shape, plan, scale, bias);
+            gemm_blocks(&mut y, x, weight, Weight::AsIs, shape, plan, scale, bias);
         } else {
             with_buffers([n * depth * pixels, 0], |cols, _| {
                 cols.par_chunks_exact_mut(depth * pixels)
@@ -133,7 +133,7 @@ pub fn conv2d(
                     .for_each(|(col, image)| {
                         fill_columns(col, image, [c, h, w], geometry, [oh, ow]);
                     });
-                gemm_blocks(&mut y, cols, weight, shape, plan, scale, bias);
+                gemm_blocks(&mut y, cols, weight, Weight::AsIs, shape, plan, scale, bias);
             });
         }
         return (y, [oh, ow]);
@@ -171,14 +171,15 @@ pub fn conv2d(
     (y, [oh, ow])
 }
 
-/// Whether [`conv2d`] splits the GEMMs of several images by [`split_plan`] (the default);
-/// see [`set_split`].
+/// Whether [`conv2d`] and [`conv2d_input_gradient`] split the GEMMs of several images by
+/// [`split_plan`] (the default); see [`set_split`].
 static SPLIT: AtomicBool = AtomicBool::new(true);
 
-/// Switches [`conv2d`]'s split of the GEMMs of several images (pointwise convolutions, and
-/// those with at most 1024 output pixels) on or off (off: the images' GEMMs side by side,
-/// each split by the `gemm` crate over its share of the threads, as before session 11; for
-/// A/B benchmarks, `bench_models --no-im2col-split`).
+/// Switches the split of the GEMMs of several images (pointwise convolutions, and those with
+/// at most 1024 output pixels) in [`conv2d`] and [`conv2d_input_gradient`] on or off (off, as
+/// before session 11: [`conv2d`] runs the images' GEMMs side by side, each split by the `gemm`
+/// crate over its share of the threads, [`conv2d_input_gradient`] one image after another
+/// with every thread; for A/B benchmarks, `bench_models --no-im2col-split`).
 pub fn set_split(enabled: bool) {
     SPLIT.store(enabled, Ordering::Relaxed);
 }
@@ -248,21 +249,27 @@ struct SharedOut(*mut f32);
 // SAFETY: the tasks write disjoint blocks of the buffer (see `gemm_blocks`).
 unsafe impl Sync for SharedOut {}
 
-/// `y[i] = scale · (W · cols[i]) + bias` for each image `i` of `cols` (`[n, depth, pixels]`:
-/// the images' im2col matrices, or the images themselves for a pointwise convolution), `W`
-/// being `weight` (`[k, depth]`), in tasks of `plan`'s blocks run on rayon's threads.
+/// `y[i] = scale · (A · rhs[i]) + bias` for each image `i` of `rhs`, in tasks of `plan`'s
+/// blocks (of `A`'s rows and of pixels) run on rayon's threads, where `A` is `weight`
+/// (`[k, depth]`) as it is (the forward convolution: `rhs` holds the images' im2col matrices,
+/// or the images themselves for a pointwise convolution) or transposed (its input gradient:
+/// `rhs` holds the output gradients, `y` receives the columns).
 ///
 /// # Shapes
-/// - `y`: `[n, k, pixels]`; `cols`: `[n, depth, pixels]`; `weight`: `[k, depth]`;
-/// - `scale`, `bias`: `[k]`.
+/// - `weight`: `[k, depth]`; `A`: `[rows, inner]`, i.e. `[k, depth]` as it is and
+///   `[depth, k]` transposed;
+/// - `y`: `[n, rows, pixels]`; `rhs`: `[n, inner, pixels]`;
+/// - `scale`, `bias`: `[rows]`.
 ///
 /// # Panics
 /// If a slice length does not match the shapes, or `plan` has an empty block.
+#[allow(clippy::too_many_arguments)]
 fn gemm_blocks(
     y: &mut [f32],
-    cols: &[f32],
+    rhs: &[f32],
     weight: &[f32],
-    [n, depth, k, pixels]: [usize; 4],
+    form: Weight,
+    [n, inner, rows, pixels]: [usize; 4],
     plan: SplitPlan,
     scale: Option<&[f32]>,
     bias: Option<&[f32]>,
@@ -276,10 +283,17 @@ fn gemm_blocks(
         "im2col: empty blocks in {plan:?}"
     );
     assert!(
-        y.len() == n * k * pixels && cols.len() == n * depth * pixels && weight.len() == k * depth,
+        y.len() == n * rows * pixels
+            && rhs.len() == n * inner * pixels
+            && weight.len() == rows * inner,
         "im2col: split GEMM operand lengths"
     );
-    let (k_blocks, pixel_blocks) = (k.div_ceil(k_block), pixels.div_ceil(pixel_block));
+    // Where A's element (r, i) lies in the weight: r·row_stride + i·col_stride.
+    let (row_stride, col_stride) = match form {
+        Weight::AsIs => (inner, 1),
+        Weight::Transposed => (1, rows),
+    };
+    let (k_blocks, pixel_blocks) = (rows.div_ceil(k_block), pixels.div_ceil(pixel_block));
     let out = SharedOut(y.as_mut_ptr());
     let out = &out;
     (0..n * k_blocks * pixel_blocks)
@@ -287,29 +301,30 @@ fn gemm_blocks(
         .for_each(|task| {
             let image = task / (k_blocks * pixel_blocks);
             let (kb, pb) = (task / pixel_blocks % k_blocks, task % pixel_blocks);
-            let channels = kb * k_block..((kb + 1) * k_block).min(k);
+            let channels = kb * k_block..((kb + 1) * k_block).min(rows);
             let columns = pb * pixel_block..((pb + 1) * pixel_block).min(pixels);
-            let first = (image * k + channels.start) * pixels + columns.start;
+            let first = (image * rows + channels.start) * pixels + columns.start;
             // SAFETY: the block, rows `channels` × columns `columns` of image `image`'s output
-            // (`k × pixels`, row stride `pixels`), lies inside `y` (its last element is
-            // `(image·k + channels.end − 1)·pixels + columns.end − 1 < n·k·pixels`) and no
-            // other task writes it (tasks differ in image, channel block or pixel block). The
-            // weight rows `channels` (`× depth`, row stride `depth`) and the image's columns
-            // `columns` (`depth ×`, row stride `pixels`) lie inside `weight` and `cols`
-            // (lengths asserted above). The output block is a mutable view no other reference aliases.
+            // (`rows × pixels`, row stride `pixels`), lies inside `y` (its last element is
+            // `(image·rows + channels.end − 1)·pixels + columns.end − 1 < n·rows·pixels`) and
+            // no other task writes it (tasks differ in image, row block or pixel block). A's
+            // rows `channels` (`× inner`, strides as above) lie inside `weight`, whose
+            // `rows·inner` values they index with those strides, and the image's columns
+            // `columns` of `rhs` (`inner ×`, row stride `pixels`) inside `rhs` (lengths
+            // asserted above). The output block is a mutable view no other reference aliases.
             unsafe {
                 gemm::gemm(
                     channels.len(),
                     columns.len(),
-                    depth,
+                    inner,
                     out.0.add(first),
                     1,
                     pixels as isize,
                     false,
-                    weight.as_ptr().add(channels.start * depth),
-                    1,
-                    depth as isize,
-                    cols.as_ptr().add(image * depth * pixels + columns.start),
+                    weight.as_ptr().add(channels.start * row_stride),
+                    col_stride as isize,
+                    row_stride as isize,
+                    rhs.as_ptr().add(image * inner * pixels + columns.start),
                     1,
                     pixels as isize,
                     0.0,
@@ -326,7 +341,7 @@ fn gemm_blocks(
             for channel in channels {
                 let a = scale.map_or(1.0, |s| s[channel]);
                 let b = bias.map_or(0.0, |b| b[channel]);
-                let at = (image * k + channel) * pixels + columns.start;
+                let at = (image * rows + channel) * pixels + columns.start;
                 // SAFETY: a row of this task's own block (see above); the GEMM has finished
                 // with it.
                 let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(at), columns.len()) };
@@ -353,7 +368,16 @@ pub fn pointwise_with_plan(
     plan: SplitPlan,
 ) -> Vec<f32> {
     let mut y = zeros(n * k * h * w);
-    gemm_blocks(&mut y, x, weight, [n, c, k, h * w], plan, None, None);
+    gemm_blocks(
+        &mut y,
+        x,
+        weight,
+        Weight::AsIs,
+        [n, c, k, h * w],
+        plan,
+        None,
+        None,
+    );
     y
 }
 
@@ -404,11 +428,45 @@ pub fn conv2d_input_gradient(
 
     let mut dx = zeros(n * c * h * w);
     let pointwise = geometry.is_pointwise();
+    let threads = rayon::current_num_threads();
+    // Several images, as in [`conv2d`]: tasks of blocks of the columns' rows and pixels of
+    // one image ([`split_plan`]), then each image's `col2im`.
+    let small = pixels <= 1024 && n * depth * pixels <= 1 << 23;
+    if n > 1 && (pointwise || small) && SPLIT.load(Ordering::Relaxed) {
+        let plan = split_plan(n, pixels, depth, threads);
+        let shape = [n, k, depth, pixels];
+        let lengths = [
+            if pointwise { 0 } else { n * depth * pixels },
+            if scale.is_some() { n * k * pixels } else { 0 },
+        ];
+        with_buffers(lengths, |cols, scaled| {
+            let dy = match scale {
+                None => dy,
+                Some(scale) => {
+                    per_channel(scaled, pixels, |row, out| {
+                        let (src, a) = (&dy[row * pixels..][..pixels], scale[row % k]);
+                        out.iter_mut().zip(src).for_each(|(o, v)| *o = v * a);
+                    });
+                    &*scaled
+                }
+            };
+            let transposed = Weight::Transposed;
+            if pointwise {
+                // The columns are the input gradient itself (depth = c, pixels = h·w).
+                gemm_blocks(&mut dx, dy, weight, transposed, shape, plan, None, None);
+            } else {
+                gemm_blocks(cols, dy, weight, transposed, shape, plan, None, None);
+                dx.par_chunks_exact_mut(c * h * w)
+                    .zip(cols.par_chunks_exact(depth * pixels))
+                    .for_each(|(dx, col)| add_columns(dx, col, [c, h, w], geometry, [oh, ow]));
+            }
+        });
+        return dx;
+    }
     let lengths = [
         if pointwise { 0 } else { depth * pixels },
         if scale.is_some() { k * pixels } else { 0 },
     ];
-    let threads = rayon::current_num_threads();
     with_buffers(lengths, |col, scaled| {
         for (dy, dx) in dy
             .chunks_exact(k * pixels)
@@ -450,8 +508,8 @@ pub fn conv2d_input_gradient(
     dx
 }
 
-/// `f(channel, row)` for each row of `pixels` values of `rows` (one output channel each): a
-/// per-channel pass such as BatchNorm's scale and shift, split over rayon's threads in tasks
+/// `f(r, row)` for each row `r` of `pixels` values of `rows` (one output channel of one image
+/// each): a per-channel pass such as BatchNorm's scale and shift, split over rayon's threads in tasks
 /// of about 2¹⁴ values, or on the calling thread when there are no more values than that.
 fn per_channel(rows: &mut [f32], pixels: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     const PER_TASK: usize = 1 << 14;
@@ -831,6 +889,8 @@ mod tests {
         let weight = seeded(k * depth, 62);
         let scale = seeded(k, 63);
         let bias = seeded(k, 64);
+        let [oh, ow] = geometry.output_size([h, w]).unwrap();
+        let dy = seeded(n * k * oh * ow, 65);
         let want = direct(
             &x,
             [n, c, h, w],
@@ -840,7 +900,6 @@ mod tests {
             Some(&scale),
             Some(&bias),
         );
-        let [oh, ow] = geometry.output_size([h, w]).unwrap();
         let pixels = oh * ow;
         let mut cols = vec![0f32; n * depth * pixels];
         for (col, image) in cols
@@ -860,6 +919,7 @@ mod tests {
                     &mut y,
                     &cols,
                     &weight,
+                    Weight::AsIs,
                     [n, depth, k, pixels],
                     plan,
                     Some(&scale),
@@ -875,6 +935,47 @@ mod tests {
                     .zip(&want)
                     .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()));
                 assert!(err < 1e-5, "{geometry:?}, {plan:?}: largest error {err}");
+
+                // The input gradient by the same blocks of the transposed weight, then
+                // col2im, against the one-image path (checked by the adjoint test).
+                let mut grad_cols = vec![f32::NAN; n * depth * pixels];
+                let shape = [n, k, depth, pixels];
+                let transposed = Weight::Transposed;
+                gemm_blocks(
+                    &mut grad_cols,
+                    &dy,
+                    &weight,
+                    transposed,
+                    shape,
+                    plan,
+                    None,
+                    None,
+                );
+                let mut dx = vec![0f32; n * c * h * w];
+                for (dx, col) in dx
+                    .chunks_exact_mut(c * h * w)
+                    .zip(grad_cols.chunks_exact(depth * pixels))
+                {
+                    add_columns(dx, col, [c, h, w], geometry, [oh, ow]);
+                }
+                for (image, dx) in dx.chunks_exact(c * h * w).enumerate() {
+                    let dy = &dy[image * k * pixels..][..k * pixels];
+                    let want = conv2d_input_gradient(
+                        dy,
+                        [1, k, oh, ow],
+                        &weight,
+                        [c, h, w],
+                        geometry,
+                        None,
+                    );
+                    // (A column left unwritten would leave a NaN here.)
+                    assert!(dx.iter().all(|v| v.is_finite()), "{plan:?}: NaN in dx");
+                    let err = dx
+                        .iter()
+                        .zip(&want)
+                        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(err < 1e-5, "{geometry:?}, {plan:?}: gradient error {err}");
+                }
             }
         }
     }
