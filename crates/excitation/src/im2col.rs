@@ -526,11 +526,13 @@ fn per_channel(rows: &mut [f32], pixels: usize, f: impl Fn(usize, &mut [f32]) + 
 }
 
 thread_local! {
-    /// Per-thread buffers of [`conv2d`] and [`conv2d_input_gradient`] (the im2col matrix, the
-    /// scaled output gradient), kept between calls: both are written in full before they are
-    /// read, so reusing them saves an allocation and its zeroing per call (4 % of ResNet50's
-    /// batch-1 pullback was `memset` in these). They keep the largest size asked for: at most
-    /// a few tens of MB for the three ImageNet models.
+    /// Per-thread buffers of [`conv2d`] and [`conv2d_input_gradient`] (the im2col matrix or
+    /// matrices, the scaled output gradient), kept between calls: both are written in full
+    /// before they are read, so reusing them saves an allocation and its zeroing per call (4 %
+    /// of ResNet50's batch-1 pullback was `memset` in these). They keep the largest size asked
+    /// for: a few tens of MB for the three ImageNet models (the split of several images
+    /// gathers the whole batch's matrices, at most 2²³ values: 26–70 MiB more peak memory at
+    /// batch 5, docs/performance.md "Session 11").
     static BUFFERS: std::cell::RefCell<[Vec<f32>; 2]> =
         const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
 }
