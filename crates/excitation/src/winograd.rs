@@ -298,8 +298,9 @@ pub fn plan(tile_rows: usize, tw: usize, c: usize, k: usize, threads: usize) -> 
     best
 }
 
-/// Per-thread buffers: transformed input `V` (16 × C × tiles), products `M` (16 × K × tiles),
-/// and rows split into even and odd columns (`4 × (tw + 1)` each, see [`process_chunk`]).
+/// Per-thread buffers: transformed input `V` (16 × C × tiles), products `M` (16 × the
+/// chunk's output channels × tiles), and rows split into even and odd columns (`4 × (tw + 1)`
+/// each, see [`process_chunk`]).
 #[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
