@@ -36,7 +36,7 @@
 #   --rounds    PyTorch and flex N times in turn per thread count (default 1; each cell is
 #               then the median over the rounds, each ratio the median of the rounds' ratios)
 # Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, convs.md,
-#   splits.md, models-T.json, models-T-nopointwisesplit.json,
+#   splits.md, models-T.json, models-T-noim2colsplit.json,
 #   models-T-passiveworkers_mimallocpurge.json,
 #   models-T-passiveworkers_mimallocpurge_mainoutsidepool.json.
 set -euo pipefail
