@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::parallel::zeros;
+use crate::parallel::{block_sizes, zeros};
 
 /// Kernel size, stride and zero padding (the same on both sides) of a convolution, per
 /// spatial axis (height, width). No dilation, one group.
@@ -120,8 +120,7 @@ pub fn conv2d(
     // Several images, each either its own im2col matrix (pointwise) or a small one (few
     // output pixels, at most 2²³ values for the batch): tasks of blocks of output channels
     // and pixels of one image ([`split_plan`]), the gathered matrices in this thread's buffer.
-    let small = pixels <= 1024 && n * depth * pixels <= 1 << 23;
-    if n > 1 && (pointwise || small) && SPLIT.load(Ordering::Relaxed) {
+    if takes_split(n, depth, pixels, pointwise) {
         let plan = split_plan(n, pixels, k, rayon::current_num_threads());
         let shape = [n, depth, k, pixels];
         if pointwise {
@@ -184,6 +183,16 @@ pub fn set_split(enabled: bool) {
     SPLIT.store(enabled, Ordering::Relaxed);
 }
 
+/// Whether [`conv2d`] and [`conv2d_input_gradient`] split the GEMMs of `n` images by
+/// [`split_plan`]: switched on ([`set_split`]), several images, and each image either a
+/// pointwise convolution (the image is its own im2col matrix) or of at most 1024 output
+/// pixels with at most 2²³ values in the batch's matrices (the RGB stems at 224×224 keep the
+/// images side by side).
+fn takes_split(n: usize, depth: usize, pixels: usize, pointwise: bool) -> bool {
+    let small = pixels <= 1024 && n * depth * pixels <= 1 << 23;
+    n > 1 && (pointwise || small) && SPLIT.load(Ordering::Relaxed)
+}
+
 /// How [`conv2d`] splits the GEMMs of several images: tasks of one image, `k_block` output
 /// channels and `pixel_block` pixels, each one single-threaded GEMM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,15 +229,9 @@ pub fn split_plan(n: usize, pixels: usize, k: usize, threads: usize) -> SplitPla
         pixel_block: pixels,
     };
     let mut best_cost = usize::MAX;
-    let blocks = |size: usize| {
-        let mut sizes: Vec<usize> = (1..=(size / 16).max(1))
-            .map(|parts| size.div_ceil(parts).next_multiple_of(16).min(size))
-            .collect();
-        sizes.dedup();
-        sizes
-    };
-    for k_block in blocks(k) {
-        for &pixel_block in &blocks(pixels) {
+    let pixel_blocks = block_sizes(pixels);
+    for k_block in block_sizes(k) {
+        for &pixel_block in &pixel_blocks {
             let tasks = n * k.div_ceil(k_block) * pixels.div_ceil(pixel_block);
             let cost = tasks.div_ceil(threads) * (k_block * pixel_block + 4 * pixel_block + 64);
             if cost < best_cost {
@@ -431,8 +434,7 @@ pub fn conv2d_input_gradient(
     let threads = rayon::current_num_threads();
     // Several images, as in [`conv2d`]: tasks of blocks of the columns' rows and pixels of
     // one image ([`split_plan`]), then each image's `col2im`.
-    let small = pixels <= 1024 && n * depth * pixels <= 1 << 23;
-    if n > 1 && (pointwise || small) && SPLIT.load(Ordering::Relaxed) {
+    if takes_split(n, depth, pixels, pointwise) {
         let plan = split_plan(n, pixels, depth, threads);
         let shape = [n, k, depth, pixels];
         let lengths = [

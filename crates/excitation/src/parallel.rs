@@ -17,3 +17,14 @@ pub(crate) fn zeros(n: usize) -> Vec<f32> {
         .with_min_len(PER_TASK)
         .collect()
 }
+
+/// The block sizes a split of `size` items (output channels, pixels) over tasks considers:
+/// `size` divided into 1, 2, … parts, each part rounded up to a multiple of 16 (and at most
+/// `size`), largest first, without repeats (`winograd::plan`, `im2col::split_plan`).
+pub(crate) fn block_sizes(size: usize) -> Vec<usize> {
+    let mut sizes: Vec<usize> = (1..=(size / 16).max(1))
+        .map(|parts| size.div_ceil(parts).next_multiple_of(16).min(size))
+        .collect();
+    sizes.dedup();
+    sizes
+}

@@ -278,13 +278,7 @@ pub fn plan(tile_rows: usize, tw: usize, c: usize, k: usize, threads: usize) -> 
         k_block: k,
     };
     let mut best_cost = usize::MAX;
-    let mut last_block = 0;
-    for splits in 1..=(k / 16).max(1) {
-        let k_block = k.div_ceil(splits).next_multiple_of(16).min(k);
-        if k_block == last_block {
-            continue;
-        }
-        last_block = k_block;
+    for k_block in crate::parallel::block_sizes(k) {
         for rows in (1..=max_rows).rev() {
             let chunks = tile_rows.div_ceil(rows) * k.div_ceil(k_block);
             let t = rows * tw;
