@@ -13,10 +13,14 @@
 #      sleep between operations, mimalloc's default purge delay: as before session 9) and
 #      with --main-outside-pool added (the main thread outside rayon's pool too: as before
 #      session 8);
-#   2. convs.md: the per-layer convolutions (bench_convs, flex's and the frozen paths, and
+#   2. profile.md (at the largest T): where a pass spends its time, flex by kind of operation
+#      (bench_models --profile: the frozen convolutions, gates, pools and element-wise passes,
+#      forward and backward, and the rest) and PyTorch by operator (torch.profiler's self
+#      time), forward, vanilla gradient and pullback at batches 5 and 1;
+#   3. convs.md: the per-layer convolutions (bench_convs, flex's and the frozen paths, and
 #      tools/bench/convs_torch.py, PyTorch's) at batch 1 for each T and at batch 5 for the
 #      largest T, to show which layer shapes stop scaling;
-#   3. splits.md (at the largest T): how the 3×3 Winograd and the 1×1 convolutions at batch 5
+#   4. splits.md (at the largest T): how the 3×3 Winograd and the 1×1 convolutions at batch 5
 #      split their work (bench_winograd, bench_pointwise: the split each plan chooses for T
 #      against the one before session 11 and the plans for other thread counts), and
 #      bench_winograd --sweep (every split of a grid) to check the plan's cost model.
@@ -35,8 +39,8 @@
 #   --timeout   stop each bench_models run after S seconds (default 120; 0: no limit)
 #   --rounds    PyTorch and flex N times in turn per thread count (default 1; each cell is
 #               then the median over the rounds, each ratio the median of the rounds' ratios)
-# Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, convs.md,
-#   splits.md, models-T.json, models-T-noim2colsplit.json,
+# Output in --out (default ./cpu-scaling-out): env.txt, models.md, models.log, profile.md,
+#   convs.md, splits.md, models-T.json, models-T-noim2colsplit.json,
 #   models-T-passiveworkers_mimallocpurge.json,
 #   models-T-passiveworkers_mimallocpurge_mainoutsidepool.json.
 set -euo pipefail
@@ -62,7 +66,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds=$2; shift ;;
         --no-convs) convs=0 ;;
         --no-splits) splits=0 ;;
-        -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -102,11 +106,18 @@ for t in $threads; do
         echo "bench_models at $t threads: FAIL or timed out (see models.log)" | tee -a "$out/models.md"
     fi
 done
+t_max=$(printf '%s\n' $threads | sort -n | tail -1)
+echo "== $t_max threads (RAYON_NUM_THREADS=$t_max, torch threads $t_max), --profile" | tee "$out/profile.md"
+if ! RAYON_NUM_THREADS=$t_max "${limit[@]}" "$bundle/bench_models" --backends flex \
+    --torch-threads "$t_max" --python "$python" --models "$models" --batches 5,1 \
+    --ops forward,vanilla,pullback --repeats 3 --profile >>"$out/profile.md" 2>&1; then
+    status=1
+    echo "bench_models --profile: FAIL or timed out" | tee -a "$out/profile.md"
+fi
 # The same at the largest thread count as before session 9 (--passive-workers: rayon's own
 # idling, workers sleep between operations; --mimalloc-purge: mimalloc's default purge delay)
 # and as before session 8 (also --main-outside-pool: each parallel operation handed from the
 # main thread to the pool), flex only.
-t_max=$(printf '%s\n' $threads | sort -n | tail -1)
 for variant in "--no-im2col-split" "--passive-workers --mimalloc-purge" "--passive-workers --mimalloc-purge --main-outside-pool"; do
     name=$(echo "$variant" | tr -d '-' | tr ' ' '_')
     echo "== $t_max threads, flex only, $variant" | tee -a "$out/models.md"

@@ -85,6 +85,26 @@ def run_op(op, vanilla, exc, x, t):
     raise ValueError(op)
 
 
+def print_profile(title, prof, passes):
+    """The operators with the most self CPU time per pass (`--profile`), on stderr: torch's
+    counterpart of `bench_models --profile`. Self time is wall-clock on the calling thread
+    (intra-op threads included, children excluded), so the column adds up to the pass."""
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total_ms = sum(e.self_cpu_time_total for e in rows) / passes / 1000
+    out = [f"\n{title}: {total_ms:.1f} ms per pass of operators' self time (under the profiler, "
+           f"mean of {passes}), threads {torch.get_num_threads()}\n",
+           "| operator | calls per pass | self ms per pass | share |", "|---|---|---|---|"]
+    for e in rows[:PROFILE_ROWS]:
+        ms = e.self_cpu_time_total / passes / 1000
+        out.append(f"| {e.key} | {e.count / passes:.0f} | {ms:.2f} | {100 * ms / total_ms:.1f} % |")
+    rest = sum(e.self_cpu_time_total for e in rows[PROFILE_ROWS:]) / passes / 1000
+    out.append(f"| (other operators) | – | {rest:.2f} | {100 * rest / total_ms:.1f} % |")
+    print("\n".join(out), file=sys.stderr, flush=True)
+
+
+PROFILE_ROWS = 15
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="resnet50,vgg11_bn,densenet121")
@@ -94,6 +114,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up (median reported); the 10-step ascent runs once")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--profile", action="store_true",
+                    help="after each operation's timed runs, run it `repeats` more times under torch.profiler "
+                         "and print (stderr) the operators with the most self CPU time per pass")
     args = ap.parse_args(argv)
 
     if args.threads > 0:
@@ -136,6 +159,13 @@ def main(argv=None):
                        "min_seconds": min(times), "repeats": len(times)}
                 results.append(row)
                 print(f"torch {device.type} {name} b{batch} {op}: {row['seconds']:.4f} s", file=sys.stderr, flush=True)
+                if args.profile and op != "ascent10":
+                    activities = [torch.profiler.ProfilerActivity.CPU]
+                    with torch.profiler.profile(activities=activities) as prof:
+                        for _ in range(args.repeats):
+                            run_op(op, vanilla, exc, x, t)
+                            sync(device)
+                    print_profile(f"torch {device.type} {name} b{batch} {op}", prof, args.repeats)
             peak = {"model": name, "batch": batch, "peak_rss_mib": (vm_kib("VmHWM") or 0) / 1024}
             if device.type == "cuda":
                 peak["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20

@@ -41,6 +41,10 @@
 //! default they look for jobs through each pass, as in the `curtain` binary: `excitation::awake`)
 //! `--mimalloc-purge` (mimalloc's default purge delay of 10 ms, as before session 9; by default
 //! freed memory is kept for an hour, as in the `curtain` binary: no page faults on reuse).
+//! `--profile` (print, per (model, batch, operation), the time per pass spent in each kind of
+//! this crate's operations, forward and backward, and the rest: `excitation::profile`; the
+//! PyTorch side then prints, on stderr, its operators with the most self time per pass, from
+//! `repeats` extra runs under `torch.profiler`).
 
 /// The same global allocator as the `curtain` binary (docs/performance.md "Allocator");
 /// `--torch-preload` gives the PyTorch side one too.
@@ -89,6 +93,7 @@ struct Options {
     main_outside_pool: bool,
     passive_workers: bool,
     mimalloc_purge: bool,
+    profile: bool,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -128,6 +133,7 @@ fn parse_args() -> Result<Options, String> {
         main_outside_pool: false,
         passive_workers: false,
         mimalloc_purge: false,
+        profile: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -166,6 +172,7 @@ fn parse_args() -> Result<Options, String> {
             "--main-outside-pool" => o.main_outside_pool = true,
             "--passive-workers" => o.passive_workers = true,
             "--mimalloc-purge" => o.mimalloc_purge = true,
+            "--profile" => o.profile = true,
             "--json" => o.json = Some(value()?),
             "--rounds" => o.rounds = num(value()?, "--rounds")?.max(1),
             "--torch-preload" => {
@@ -334,6 +341,9 @@ fn bench_model<M: Classifier>(
             // kernels of new shapes, a one-off cost a user pays too.
             let mut warm_up = None;
             for (warm, n) in runs {
+                // Only the timed runs are profiled (`--profile`).
+                excitation::profile::set_enabled(o.profile && !warm);
+                excitation::profile::take();
                 for _ in 0..n {
                     let t0 = Instant::now();
                     let first = run_op(op, model, &x, &targets, &ad);
@@ -346,9 +356,14 @@ fn bench_model<M: Classifier>(
                     }
                 }
             }
+            let totals = excitation::profile::take();
+            excitation::profile::set_enabled(false);
             let s = median(times.clone());
             let first = warm_up.map_or(String::new(), |w| format!(" (untimed first run {w:.2} s)"));
             eprintln!("{backend} {name} b{batch} {op}: {s:.4} s{first}");
+            if o.profile {
+                print_profile(&format!("{backend} {name} b{batch} {op}"), &totals, &times);
+            }
             rows.push(json!({"impl": backend.name(), "model": name, "batch": batch, "op": op, "seconds": s,
                              "min_seconds": times.iter().cloned().fold(f64::INFINITY, f64::min), "repeats": times.len(),
                              "first_run_seconds": warm_up}));
@@ -356,6 +371,33 @@ fn bench_model<M: Classifier>(
         rows.push(json!({"impl": backend.name(), "model": name, "batch": batch, "op": "peak_memory",
                          "peak_rss_mib": vm_mib("VmHWM:").unwrap_or(f64::NAN), "peak_reset": reset}));
     }
+}
+
+/// `--profile`: where the timed runs of one operation spent their time, per kind of this
+/// crate's operations (`excitation::profile`), per pass; "other" is the rest of the pass
+/// (flex's own operations, autodiff's bookkeeping and gradient sums).
+fn print_profile(title: &str, totals: &[excitation::profile::Total], times: &[f64]) {
+    let passes = times.len() as f64;
+    let pass_ms = times.iter().sum::<f64>() / passes * 1e3;
+    println!("\n{title}: {pass_ms:.1} ms per pass (mean of {passes}), by kind of operation, threads {}\n", rayon::current_num_threads());
+    println!("| kind | calls per pass | ms per pass | share |");
+    println!("|---|---|---|---|");
+    let mut timed_ms = 0.0;
+    for t in totals.iter().filter(|t| t.calls > 0) {
+        let ms = t.seconds / passes * 1e3;
+        timed_ms += ms;
+        println!(
+            "| {} | {:.0} | {ms:.2} | {:.1} % |",
+            t.kind.name(),
+            t.calls as f64 / passes,
+            100.0 * ms / pass_ms
+        );
+    }
+    let other = pass_ms - timed_ms;
+    println!(
+        "| other | – | {other:.2} | {:.1} % |",
+        100.0 * other / pass_ms
+    );
 }
 
 fn run_rust(o: &Options) -> Vec<Value> {
@@ -474,6 +516,7 @@ fn run_torch(o: &Options) -> Result<Value, String> {
             "--threads",
             &o.torch_threads.to_string(),
         ])
+        .args(o.profile.then_some("--profile"))
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| {

@@ -107,6 +107,7 @@ impl FrozenConvBackend for Flex {
     ) -> FloatTensor<Self> {
         match path {
             FrozenPath::Winograd => {
+                let _span = crate::profile::span(crate::profile::Kind::ConvWinograd);
                 let [n, c, h, w] = x.shape().dims();
                 let k = weight.shape().dims::<4>()[0];
                 let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
@@ -123,6 +124,7 @@ impl FrozenConvBackend for Flex {
                 FloatTensor::<Flex>::from_data(TensorData::new(y, [n, k, h, w]))
             }
             FrozenPath::Pointwise | FrozenPath::Im2col { .. } => {
+                let _span = crate::profile::span(crate::profile::Kind::ConvIm2col);
                 let geometry = path.im2col_geometry().expect("an im2col path");
                 let [n, c, h, w] = x.shape().dims();
                 let k = weight.shape().dims::<4>()[0];
@@ -152,6 +154,7 @@ fn frozen_conv2d_backward(
 ) -> FloatTensor<Flex> {
     match path {
         FrozenPath::Winograd => {
+            let _span = crate::profile::span(crate::profile::Kind::ConvWinogradGrad);
             let [n, k, h, w] = grad.shape().dims();
             let c = weight.shape().dims::<4>()[1];
             let (grad, weight, scale) = (contiguous(grad), contiguous(weight), contiguous(scale));
@@ -167,6 +170,7 @@ fn frozen_conv2d_backward(
             FloatTensor::<Flex>::from_data(TensorData::new(gx, [n, c, h, w]))
         }
         FrozenPath::Pointwise | FrozenPath::Im2col { .. } => {
+            let _span = crate::profile::span(crate::profile::Kind::ConvIm2colGrad);
             let geometry = path.im2col_geometry().expect("an im2col path");
             let [n, k, oh, ow] = grad.shape().dims();
             let input = match path {

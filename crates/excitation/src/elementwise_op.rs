@@ -54,6 +54,7 @@ pub trait ElementwiseBackend: Backend {
 
 impl ElementwiseBackend for Flex {
     fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let _span = crate::profile::span(crate::profile::Kind::Elementwise);
         let (mut a, mut b) = (contiguous(a), contiguous(b));
         let add = |out: &mut [f32], other: &[f32]| {
             out.par_chunks_mut(CHUNK)
@@ -79,6 +80,7 @@ impl ElementwiseBackend for Flex {
         scale: FloatTensor<Self>,
         shift: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
+        let _span = crate::profile::span(crate::profile::Kind::Elementwise);
         let (scale, shift) = (contiguous(scale), contiguous(shift));
         let (scale, shift) = (values(&scale), values(&shift));
         map_planes(x, |c, plane| {
@@ -88,6 +90,7 @@ impl ElementwiseBackend for Flex {
     }
 
     fn append_channels(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let _span = crate::profile::span(crate::profile::Kind::Elementwise);
         let (a, b) = (contiguous(a), contiguous(b));
         let mut dims = a.shape().to_vec();
         let (c_a, c_b) = (dims[1], b.shape().to_vec()[1]);
@@ -152,6 +155,7 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
+                let _span = crate::profile::span(crate::profile::Kind::ElementwiseGrad);
                 binary::<Flex, _, _>(ops.parents, ops.node, grads, |g| g, |g| g);
             }
         }
@@ -186,6 +190,7 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
+                let _span = crate::profile::span(crate::profile::Kind::ElementwiseGrad);
                 let scale = contiguous(ops.state);
                 unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
                     let scale = values(&scale);
@@ -226,6 +231,7 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
+                let _span = crate::profile::span(crate::profile::Kind::ElementwiseGrad);
                 let c_a = ops.state;
                 let grad = grads.consume::<Flex>(&ops.node);
                 let [node_a, node_b] = ops.parents;

@@ -40,7 +40,7 @@ pub trait ExcitationReluBackend: Backend {
     /// `relu(z)` forward; under autodiff its gradient is `grad ⊙ σ(z / t)`.
     fn excitation_relu(z: FloatTensor<Self>, sigma: Sigma, t: f32) -> FloatTensor<Self> {
         let _ = (sigma, t);
-        Self::relu(z)
+        Self::relu_value(z)
     }
 
     /// `relu(z)`, the value of [`Self::excitation_relu`] (the backend's own ReLU unless a
@@ -67,6 +67,7 @@ impl ExcitationReluBackend for Flex {
     /// elements (flex's own ReLU runs on the calling thread: 7 % of the main thread's time in
     /// a ResNet50 pullback profile, while the other cores wait).
     fn relu_value(z: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        let _span = crate::profile::span(crate::profile::Kind::Gate);
         if z.dtype() != DType::F32 || !z.is_contiguous() || z.shape().num_elements() <= CHUNK {
             return <Flex as burn::backend::ops::ActivationOps<Flex>>::relu(z);
         }
@@ -87,6 +88,7 @@ impl ExcitationReluBackend for Flex {
         sigma: Sigma,
         t: f32,
     ) -> FloatTensor<Self> {
+        let _span = crate::profile::span(crate::profile::Kind::GateGrad);
         match sigma {
             Sigma::Sigmoid | Sigma::Softsign
                 if z.dtype() == DType::F32 && grad.dtype() == DType::F32 =>
@@ -170,6 +172,18 @@ pub fn excitation_relu<const D: usize>(z: Tensor<D>, sigma: Sigma, temperature: 
         sigma,
         t,
     ))
+}
+
+/// `relu(z)` for a tensor without an autodiff graph (inference), split over rayon's threads on
+/// flex (flex's own ReLU runs on the calling thread). Call only where [`supported`] holds for
+/// `z`'s device.
+///
+/// # Shapes
+/// - `z`: any shape; output: same shape.
+pub fn relu<const D: usize>(z: Tensor<D>) -> Tensor<D> {
+    assert!(!z.is_tracked(), "gate_op::relu is for untracked tensors");
+    // Untracked, the operation is its value alone; the gate's parameters are never used.
+    excitation_relu(z, Sigma::Sigmoid, 1.0)
 }
 
 /// `grad ⊙ σ(z / t)` from the backend's own tensor operations (same formulas as

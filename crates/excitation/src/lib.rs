@@ -29,6 +29,8 @@
 //! - [`pullback::pullback`], [`pullback::vanilla_gradient`], [`pullback::excitation_pullback`],
 //!   [`pullback::pullbacks`] with [`pullback::Targets`].
 //! - [`ascent::ascent`], [`ascent::ascent_step`] with [`ascent::AscentConfig`].
+//! - [`profile::set_enabled`], [`profile::take`]: wall-clock totals per kind of this crate's
+//!   operations (`bench_models --profile`).
 //! - [`zoo::ModelKind`] (`ResNet50`, `Vgg11Bn`, `DenseNet121`; `parse`, `weights_url`, `init`)
 //!   and [`zoo::AnyModel`]: the paper's models chosen at run time.
 
@@ -54,6 +56,7 @@ pub mod max_pool;
 pub mod normalize;
 mod parallel;
 pub mod pool_op;
+pub mod profile;
 pub mod pullback;
 pub mod relu;
 pub mod resnet;

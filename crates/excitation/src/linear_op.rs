@@ -52,6 +52,7 @@ impl FrozenLinearBackend for Flex {
         bias: FloatTensor<Self>,
         has_bias: bool,
     ) -> FloatTensor<Self> {
+        let _span = crate::profile::span(crate::profile::Kind::Linear);
         let [d_in, d_out] = weight.shape().dims();
         let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
         let y = row_times_matrix(
@@ -86,6 +87,7 @@ impl<C: CheckpointStrategy> FrozenLinearBackend for Autodiff<Flex, C> {
             ) {
                 let weight = ops.state;
                 unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+                    let _span = crate::profile::span(crate::profile::Kind::LinearGrad);
                     let [d_in, d_out] = weight.shape().dims();
                     let (grad, weight) = (contiguous(grad), contiguous(weight));
                     let gx = matrix_times_row(values(&weight), values(&grad), [d_in, d_out]);

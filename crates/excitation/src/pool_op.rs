@@ -231,6 +231,7 @@ impl Window {
 
 /// The hard max-pool of every plane of `x`.
 fn hard_pool(x: FloatTensor<Flex>, window: Window) -> FloatTensor<Flex> {
+    let _span = crate::profile::span(crate::profile::Kind::MaxPool);
     let shape = x.shape();
     let [n, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
     let [oh, ow] = window.output_size([h, w]);
@@ -253,6 +254,7 @@ fn pool_backward(
     window: Window,
     gradient: PoolGradient,
 ) -> FloatTensor<Flex> {
+    let _span = crate::profile::span(crate::profile::Kind::MaxPoolGrad);
     let shape = x.shape();
     let [n, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
     let [oh, ow] = window.output_size([h, w]);

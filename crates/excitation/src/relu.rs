@@ -95,7 +95,8 @@ pub fn relu_gate<const D: usize>(z: &Tensor<D>) -> Tensor<D> {
 
 /// relu(z) whose derivative is 1[z > 0] (`Vanilla`) or σ(z/T) (`Excitation`).
 ///
-/// When `z` carries no autodiff graph the plain ReLU is returned (same value, no extra work).
+/// When `z` carries no autodiff graph the plain ReLU is returned (same value, no extra work;
+/// on flex split over the threads by [`gate_op::relu`]; flex's own runs on one).
 /// On flex and ndarray the excitation ReLU is one custom autodiff operation
 /// ([`crate::gate_op`]); elsewhere (wgpu) it is the straight-through form
 /// [`straight_through_relu`]. Both give the same value and, to float32 rounding, the same
@@ -112,6 +113,7 @@ pub fn gated_relu<const D: usize>(z: Tensor<D>, mode: GradientMode) -> Tensor<D>
                 straight_through_relu(z, sigma, temperature)
             }
         }
+        _ if !z.is_tracked() && gate_op::supported(&z.device()) => gate_op::relu(z),
         _ => activation::relu(z),
     }
 }
@@ -274,5 +276,41 @@ mod tests {
         let y = tensor_to_vec(GatedRelu::new(GradientMode::paper()).forward(z)).unwrap();
         let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
         assert_eq!(y, want);
+    }
+
+    /// Untracked inputs on the CPU backends take `gate_op::relu` (on flex split over the
+    /// threads above one task's elements): bit for bit burn's own ReLU, NaN, ±0 and ±∞
+    /// included, on plain and autodiff devices, in every mode.
+    #[test]
+    fn untracked_relu_matches_burns_bit_for_bit() {
+        let devices = [
+            BackendKind::Flex.device(),
+            BackendKind::Flex.autodiff_device(),
+            BackendKind::NdArray.device(),
+        ];
+        for dev in devices {
+            for n in [12, 3 * (1 << 14) + 5] {
+                let x: Vec<f32> = (0..n)
+                    .map(|i| match i % 7 {
+                        0 => f32::NAN,
+                        1 => -0.0,
+                        2 => 0.0,
+                        3 => f32::INFINITY,
+                        4 => f32::NEG_INFINITY,
+                        _ => (i as f32 * 0.37).sin(),
+                    })
+                    .collect();
+                let z = Tensor::<1>::from_data(TensorData::new(x, [n]), &dev);
+                let want = tensor_to_vec(activation::relu(z.clone())).unwrap();
+                for mode in [GradientMode::Vanilla, GradientMode::paper()] {
+                    let got = tensor_to_vec(gated_relu(z.clone(), mode)).unwrap();
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same && got.len() == n, "{dev:?}, n = {n}, {mode:?}");
+                }
+            }
+        }
     }
 }
