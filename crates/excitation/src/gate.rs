@@ -1,6 +1,6 @@
 //! Gate functions σ and the gradient-mode switch.
 //!
-//! The excitation pullback replaces the derivative of every ReLU, the step 1[z > 0], by a soft
+//! The excitation pullback replaces the derivative of every ReLU, the step 1\[z > 0\], by a soft
 //! gate σ(z/T) with temperature T > 0: the excitation function Γ = (σ∘z_ℓ)_ℓ of Eq. 21, whose
 //! pullback v_Γᵀ = yᵀ M⃗_Γ (Eq. 6) is computed by the backward pass of Listing 1.
 //! As T → 0 every σ below tends to the step, so the pullback tends to the vanilla gradient.
@@ -137,7 +137,7 @@ fn libm_erfc(x: f64) -> f64 {
 /// How gradients flow backwards through every ReLU and max-pool of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum GradientMode {
-    /// Plain autodiff: ReLU′ = 1[z > 0], max-pool routes to the (first) maximum.
+    /// Plain autodiff: ReLU′ = 1\[z > 0\], max-pool routes to the (first) maximum.
     #[default]
     Vanilla,
     /// The paper's excitation pullback: ReLU′ replaced by σ(z/T), max-pool by the gradient of

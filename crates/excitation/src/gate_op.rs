@@ -9,7 +9,7 @@
 //! - forward: `relu(z)`, keeping `z` (shared, not copied) for the backward pass;
 //! - backward: one pass `grad ⊙ σ(z/T)`. On flex, for the paper's sigmoid and for the rescaled
 //!   softsign, this pass is a branch-free loop over the raw `f32` buffers that the compiler
-//!   vectorises (an `exp` accurate to a few ulp, see [`exp_nonpositive`]), split over rayon's
+//!   vectorises (an `exp` accurate to a few ulp, see `exp_nonpositive`), split over rayon's
 //!   threads and written into the incoming gradient's buffer when nothing else holds it.
 //!   Every other case (ndarray, the normal CDF, `f64` tensors) composes the backend's own
 //!   tensor operations.

@@ -1,6 +1,6 @@
 //! Gated ReLU: forward ReLU, backward multiplied by σ(z/T) (paper Listing 1, `TwoWayReLU`).
 //!
-//! The paper's excitation pullback replaces each ReLU derivative 1[z > 0] by the gate
+//! The paper's excitation pullback replaces each ReLU derivative 1\[z > 0\] by the gate
 //! σ(z/T) (Eq. 6 with Γ-gating). On the CPU backends this is one custom autodiff operation
 //! ([`crate::gate_op`]); on the others it is written straight-through, which works on every
 //! backend with autodiff:
@@ -9,7 +9,7 @@
 //!
 //! whose value is exactly relu(z) (the second term is exactly zero) and whose derivative with
 //! respect to z is exactly σ(z/T). In [`GradientMode::Vanilla`] it is a plain ReLU, whose
-//! derivative is 1[z > 0] (0 at z = 0, as in PyTorch).
+//! derivative is 1\[z > 0\] (0 at z = 0, as in PyTorch).
 
 use burn::module::Module;
 use burn::tensor::{activation, Tensor};
@@ -93,7 +93,7 @@ pub fn relu_gate<const D: usize>(z: &Tensor<D>) -> Tensor<D> {
     z.clone().greater_elem(0.0).float()
 }
 
-/// relu(z) whose derivative is 1[z > 0] (`Vanilla`) or σ(z/T) (`Excitation`).
+/// relu(z) whose derivative is 1\[z > 0\] (`Vanilla`) or σ(z/T) (`Excitation`).
 ///
 /// When `z` carries no autodiff graph the plain ReLU is returned (same value, no extra work;
 /// on flex split over the threads by [`gate_op::relu`]; flex's own runs on one).

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! and the value, computed in f64 and rounded to f32 once, follows the key's suffix and rank
-//! (see [`ParamRule`]): conv/linear weights `c · (2 / √fan_in)`, BatchNorm γ `1 + 0.25c`,
+//! (see [`ParamRule`](crate::synthetic::ParamRule)): conv/linear weights `c · (2 / √fan_in)`, BatchNorm γ `1 + 0.25c`,
 //! every bias (BatchNorm β, conv, linear) `0.1c`, running mean `0.2c`, running variance
 //! `1 + 0.5c` ∈ [0.5, 1.5), `num_batches_tracked` 0 (i64). Input images use the key
 //! `"input"` and the value `c` itself. The full specification, and why these scales, is in

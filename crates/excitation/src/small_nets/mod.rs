@@ -1,5 +1,5 @@
 //! CIFAR-scale networks for the gate-stability experiments (Sec. 5): plain VGG-style CNNs
-//! (conv–[BN]–ReLU blocks and 2×2 max-pools, no skips, so the chain formalism of
+//! (conv–\[BN\]–ReLU blocks and 2×2 max-pools, no skips, so the chain formalism of
 //! Sections 2–3 holds exactly) with and without BatchNorm, and a small ResNet, all built
 //! from the crate's gated layers ([`crate::relu::GatedRelu`], [`crate::max_pool::GatedMaxPool2d`],
 //! [`crate::resnet::BasicBlock`]).
