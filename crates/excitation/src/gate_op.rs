@@ -49,6 +49,18 @@ pub trait ExcitationReluBackend: Backend {
         Self::relu(z)
     }
 
+    /// `relu(z)` forward; under autodiff its gradient is ReLU's own: `grad` where `z > 0` or
+    /// `z` is NaN (as flex and PyTorch), 0 elsewhere.
+    fn step_relu(z: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu_value(z)
+    }
+
+    /// The backward pass of [`Self::step_relu`]: the backend's own `relu_backward` (its mask on
+    /// relu(z) is the same as on `z`) unless a faster one is given.
+    fn step_relu_backward(z: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu_backward(z, grad)
+    }
+
     /// `grad ⊙ σ(z / t)`, the backward pass of [`Self::excitation_relu`].
     fn excitation_relu_backward(
         z: FloatTensor<Self>,
@@ -98,6 +110,21 @@ impl ExcitationReluBackend for Flex {
             _ => composed_backward::<Self>(z, grad, sigma, t),
         }
     }
+
+    fn step_relu_backward(z: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let _span = crate::profile::span(crate::profile::Kind::GateGrad);
+        if z.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return <Flex as burn::backend::ops::ActivationOps<Flex>>::relu_backward(z, grad);
+        }
+        // As flex's `relu_backward`: NaN keeps its gradient.
+        flex_backward_with(z, grad, |zs, out| {
+            for (o, &z) in out.iter_mut().zip(zs) {
+                if !(z.is_nan() || z > 0.0) {
+                    *o = 0.0;
+                }
+            }
+        })
+    }
 }
 
 impl<B: Backend + ExcitationReluBackend, C: CheckpointStrategy> ExcitationReluBackend
@@ -131,6 +158,34 @@ impl<B: Backend + ExcitationReluBackend, C: CheckpointStrategy> ExcitationReluBa
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish((z.clone(), sigma, t), B::relu_value(z)),
+            OpsKind::UnTracked(prep) => prep.finish(B::relu_value(z)),
+        }
+    }
+
+    fn step_relu(z: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// The backward step: state is the input `z`.
+        #[derive(Debug)]
+        struct StepRelu;
+
+        impl<B: Backend + ExcitationReluBackend> Backward<B, 1> for StepRelu {
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let z = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::step_relu_backward(z, grad)
+                });
+            }
+        }
+
+        let (z, node) = z.into_parts();
+        match StepRelu.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(z.clone(), B::relu_value(z)),
             OpsKind::UnTracked(prep) => prep.finish(B::relu_value(z)),
         }
     }
@@ -174,16 +229,17 @@ pub fn excitation_relu<const D: usize>(z: Tensor<D>, sigma: Sigma, temperature: 
     ))
 }
 
-/// `relu(z)` for a tensor without an autodiff graph (inference), split over rayon's threads on
-/// flex (flex's own ReLU runs on the calling thread). Call only where [`supported`] holds for
-/// `z`'s device.
+/// `relu(z)` with ReLU's own gradient (`grad` where `z > 0` or NaN, 0 elsewhere, as flex and
+/// PyTorch), one autodiff operation; on flex its value and its backward pass are split over
+/// rayon's threads (flex's own ReLU and `relu_backward` run on the calling thread). Call only
+/// where [`supported`] holds for `z`'s device.
 ///
 /// # Shapes
 /// - `z`: any shape; output: same shape.
 pub fn relu<const D: usize>(z: Tensor<D>) -> Tensor<D> {
-    assert!(!z.is_tracked(), "gate_op::relu is for untracked tensors");
-    // Untracked, the operation is its value alone; the gate's parameters are never used.
-    excitation_relu(z, Sigma::Sigmoid, 1.0)
+    Tensor::from_dispatch(<Dispatch as ExcitationReluBackend>::step_relu(
+        z.into_dispatch(),
+    ))
 }
 
 /// `grad ⊙ σ(z / t)` from the backend's own tensor operations (same formulas as
@@ -221,6 +277,16 @@ fn fused_flex_backward(
     sigma: Sigma,
     t: f32,
 ) -> FloatTensor<Flex> {
+    flex_backward_with(z, grad, |zs, out| gate_chunk(zs, out, t, sigma))
+}
+
+/// `kernel(z chunk, gradient chunk)` over `f32` tensors of the same shape, in parallel chunks,
+/// in the incoming gradient's buffer when it is ours alone and laid out plainly (else a copy).
+fn flex_backward_with(
+    z: FloatTensor<Flex>,
+    grad: FloatTensor<Flex>,
+    kernel: impl Fn(&[f32], &mut [f32]) + Sync,
+) -> FloatTensor<Flex> {
     let shape = z.shape();
     let z = if z.is_contiguous() {
         z
@@ -228,7 +294,6 @@ fn fused_flex_backward(
         z.to_contiguous()
     };
     let z_values = z.as_slice::<f32>().expect("contiguous f32 tensor");
-    let kernel = |zs: &[f32], out: &mut [f32]| gate_chunk(zs, out, t, sigma);
 
     // Reuse the incoming gradient's buffer when it is ours alone and laid out plainly.
     let mut grad = grad;

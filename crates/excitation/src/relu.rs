@@ -95,8 +95,9 @@ pub fn relu_gate<const D: usize>(z: &Tensor<D>) -> Tensor<D> {
 
 /// relu(z) whose derivative is 1\[z > 0\] (`Vanilla`) or σ(z/T) (`Excitation`).
 ///
-/// When `z` carries no autodiff graph the plain ReLU is returned (same value, no extra work;
-/// on flex split over the threads by [`gate_op::relu`]; flex's own runs on one).
+/// When `z` carries no autodiff graph the plain ReLU is returned (same value, no extra work).
+/// On flex and ndarray the vanilla ReLU is [`gate_op::relu`] (on flex split over the threads;
+/// flex's own ReLU and its backward pass run on the calling thread).
 /// On flex and ndarray the excitation ReLU is one custom autodiff operation
 /// ([`crate::gate_op`]); elsewhere (wgpu) it is the straight-through form
 /// [`straight_through_relu`]. Both give the same value and, to float32 rounding, the same
@@ -113,7 +114,8 @@ pub fn gated_relu<const D: usize>(z: Tensor<D>, mode: GradientMode) -> Tensor<D>
                 straight_through_relu(z, sigma, temperature)
             }
         }
-        _ if !z.is_tracked() && gate_op::supported(&z.device()) => gate_op::relu(z),
+        // Vanilla, or no graph: ReLU's own gradient (one operation on the CPU backends).
+        _ if gate_op::supported(&z.device()) => gate_op::relu(z),
         _ => activation::relu(z),
     }
 }
@@ -276,6 +278,59 @@ mod tests {
         let y = tensor_to_vec(GatedRelu::new(GradientMode::paper()).forward(z)).unwrap();
         let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
         assert_eq!(y, want);
+    }
+
+    /// The vanilla ReLU's gradient (`gate_op::relu` on the CPU backends) equals burn's own
+    /// ReLU's bit for bit: `g` where z > 0 or NaN, 0 at z ≤ 0 (−0 and 0 included), ±∞ too, on
+    /// flex and ndarray, contiguous and transposed, below and above one parallel task's size.
+    #[test]
+    fn vanilla_gradient_matches_burns_relu_bit_for_bit() {
+        for backend in [BackendKind::Flex, BackendKind::NdArray] {
+            let dev = backend.autodiff_device();
+            for (rows, cols) in [(3, 5), (97, 411)] {
+                let n = rows * cols;
+                let zv: Vec<f32> = (0..n)
+                    .map(|i| match i % 9 {
+                        0 => f32::NAN,
+                        1 => -0.0,
+                        2 => 0.0,
+                        3 => f32::INFINITY,
+                        4 => f32::NEG_INFINITY,
+                        _ => (i as f32 * 0.37).sin(),
+                    })
+                    .collect();
+                let gv: Vec<f32> = (0..n).map(|i| 0.5 + (i % 13) as f32 * 0.1).collect();
+                for transposed in [false, true] {
+                    let run = |ours: bool| {
+                        let z =
+                            Tensor::<2>::from_data(TensorData::new(zv.clone(), [rows, cols]), &dev)
+                                .require_grad();
+                        let w =
+                            Tensor::<2>::from_data(TensorData::new(gv.clone(), [rows, cols]), &dev);
+                        let (zi, w) = if transposed {
+                            (z.clone().transpose(), w.transpose())
+                        } else {
+                            (z.clone(), w)
+                        };
+                        let y = if ours {
+                            gated_relu(zi, GradientMode::Vanilla)
+                        } else {
+                            activation::relu(zi)
+                        };
+                        let value = tensor_to_vec(y.clone()).unwrap();
+                        let grads = (y * w).sum().backward();
+                        (value, tensor_to_vec(z.grad(&grads).unwrap()).unwrap())
+                    };
+                    let (ours, burns) = (run(true), run(false));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    let what = format!("{backend} {rows}x{cols} transposed={transposed}");
+                    assert_eq!(bits(&ours.0), bits(&burns.0), "{what}: values");
+                    assert_eq!(bits(&ours.1), bits(&burns.1), "{what}: gradients");
+                    assert_eq!(ours.1[0], gv[0], "{what}: NaN keeps its gradient");
+                    assert_eq!((ours.1[1], ours.1[2]), (0.0, 0.0), "{what}: ±0");
+                }
+            }
+        }
     }
 
     /// Untracked inputs on the CPU backends take `gate_op::relu` (on flex split over the
