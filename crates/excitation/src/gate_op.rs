@@ -116,12 +116,11 @@ impl ExcitationReluBackend for Flex {
         if z.dtype() != DType::F32 || grad.dtype() != DType::F32 {
             return <Flex as burn::backend::ops::ActivationOps<Flex>>::relu_backward(z, grad);
         }
-        // As flex's `relu_backward`: NaN keeps its gradient.
+        // As flex's `relu_backward`: NaN keeps its gradient. A select, not a conditional
+        // store, so that the loop vectorises (the signs of z are random).
         flex_backward_with(z, grad, |zs, out| {
             for (o, &z) in out.iter_mut().zip(zs) {
-                if !(z.is_nan() || z > 0.0) {
-                    *o = 0.0;
-                }
+                *o = if z.is_nan() || z > 0.0 { *o } else { 0.0 };
             }
         })
     }
