@@ -70,7 +70,7 @@ impl ElementwiseBackend for Flex {
             add(out, values(&a));
             return b;
         }
-        let mut sum = values(&a).to_vec();
+        let mut sum = crate::parallel::copied(values(&a));
         add(&mut sum, values(&b));
         FloatTensor::<Flex>::from_data(TensorData::new(sum, a.shape()))
     }
@@ -278,7 +278,7 @@ fn map_planes(t: FloatTensor<Flex>, f: impl Fn(usize, &mut [f32]) + Sync) -> Flo
         run(values);
         return t;
     }
-    let mut copy = values(&t).to_vec();
+    let mut copy = crate::parallel::copied(values(&t));
     run(&mut copy);
     FloatTensor::<Flex>::from_data(TensorData::new(copy, shape))
 }
@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn add_matches_burn_and_passes_the_gradient_to_both() {
         let device = BackendKind::Flex.autodiff_device();
-        for shape in [[2, 3, 4, 5], [2, 64, 17, 19]] {
+        for shape in [[2, 3, 4, 5], [2, 64, 17, 19], [2, 64, 33, 33]] {
             let a0 = tensor(shape, 1, &device);
             let b0 = tensor(shape, 2, &device);
             let g = tensor(shape, 3, &device);

@@ -311,10 +311,7 @@ fn flex_backward_with(
     } else {
         grad.to_contiguous()
     };
-    let mut out = grad
-        .as_slice::<f32>()
-        .expect("contiguous f32 tensor")
-        .to_vec();
+    let mut out = crate::parallel::copied(grad.as_slice::<f32>().expect("contiguous f32 tensor"));
     out.par_chunks_mut(CHUNK)
         .zip(z_values.par_chunks(CHUNK))
         .for_each(|(o, zs)| kernel(zs, o));
@@ -565,5 +562,49 @@ mod tests {
                 assert!(a.to_bits() == b.to_bits(), "{a} vs {b}");
             }
         }
+    }
+
+    /// The flex backward passes write into the incoming gradient when nothing else holds it,
+    /// and otherwise into a copy (made in parallel above 2¹⁶ values) that leaves the shared
+    /// gradient intact: both give the same values, for the gate and the step.
+    #[test]
+    fn backward_passes_leave_a_shared_gradient_intact() {
+        let n = 5 * CHUNK + 3;
+        let (zv, gv) = (z_values(n), z_values(n + 1)[1..].to_vec());
+        let tensor = |v: &[f32]| FloatTensor::<Flex>::from_data(TensorData::new(v.to_vec(), [n]));
+        let step = |zs: &[f32], out: &mut [f32]| {
+            for (o, &z) in out.iter_mut().zip(zs) {
+                *o = if z > 0.0 { *o } else { 0.0 };
+            }
+        };
+        let want: Vec<f32> = zv
+            .iter()
+            .zip(&gv)
+            .map(|(&z, &g)| if z > 0.0 { g } else { 0.0 })
+            .collect();
+        let in_place = flex_backward_with(tensor(&zv), tensor(&gv), step);
+        assert_eq!(in_place.as_slice::<f32>().unwrap(), &want[..]);
+        let shared = tensor(&gv);
+        let copied = flex_backward_with(tensor(&zv), shared.clone(), step);
+        assert_eq!(copied.as_slice::<f32>().unwrap(), &want[..]);
+        assert_eq!(
+            shared.as_slice::<f32>().unwrap(),
+            &gv[..],
+            "shared gradient changed"
+        );
+        let gated = fused_flex_backward(tensor(&zv), shared.clone(), Sigma::Sigmoid, 0.3);
+        for ((&got, &z), &g) in gated.as_slice::<f32>().unwrap().iter().zip(&zv).zip(&gv) {
+            let u = (z / 0.3) as f64; // the kernel's own f32 argument
+            let want = g as f64 / (1.0 + (-u).exp());
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * want.abs() + 1e-30,
+                "{got} vs {want}"
+            );
+        }
+        assert_eq!(
+            shared.as_slice::<f32>().unwrap(),
+            &gv[..],
+            "shared gradient changed"
+        );
     }
 }

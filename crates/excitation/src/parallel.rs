@@ -18,6 +18,18 @@ pub(crate) fn zeros(n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// A copy of `values`, written by rayon's threads over 2¹⁶ values (`to_vec` copies on the
+/// calling thread while the other cores wait: the out-of-place element-wise passes of
+/// `elementwise_op` and `gate_op`, e.g. DenseNet's `norm1` on the concatenation the block
+/// keeps).
+pub(crate) fn copied(values: &[f32]) -> Vec<f32> {
+    const PER_TASK: usize = 1 << 16;
+    if values.len() <= PER_TASK {
+        return values.to_vec();
+    }
+    values.par_iter().with_min_len(PER_TASK).copied().collect()
+}
+
 /// The block sizes a split of `size` items (output channels, pixels) over tasks considers:
 /// `size` divided into 1, 2, … parts, each part rounded up to a multiple of 16 (and at most
 /// `size`), largest first, without repeats (`winograd::plan`, `im2col::split_plan`).
