@@ -25,10 +25,11 @@ use burn::tensor::{
 };
 
 use crate::backend::ensure_fits;
-use crate::batch_norm::batch_norm_inference;
+use crate::batch_norm::{batch_norm_inference, inference_affine};
 use crate::classifier::Classifier;
 use crate::conv_op::{conv2d, conv2d_batch_norm};
 use crate::elementwise_op;
+use crate::elementwise_op::SharedGradient;
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::linear_op;
@@ -193,13 +194,22 @@ impl DenseLayer {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]` (the concatenation so far); output `[batch, growth, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_sharing(x, None)
+    }
+
+    /// [`Self::forward`], with `norm1`'s gradient for `x` sent through `shared`
+    /// ([`SharedGradient`]: [`DenseBlock`] sums it there with the next append's).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, c, h, w]` (the concatenation so far); output `[batch, growth, h, w]`.
+    pub fn forward_sharing(&self, x: Tensor<4>, shared: Option<&SharedGradient>) -> Tensor<4> {
         // norm1 acts on the concatenation before its ReLU; norm2 directly follows conv1 and
         // folds into it (conv_op::conv2d_batch_norm).
-        let b = conv2d_batch_norm(
-            &self.conv1,
-            &self.norm2,
-            self.relu1.forward(batch_norm_inference(&self.norm1, x)),
-        );
+        let normed = match inference_affine(&self.norm1, &x.device()) {
+            Some((a, b)) => elementwise_op::channel_affine_sharing(x, a, b, shared),
+            None => batch_norm_inference(&self.norm1, x),
+        };
+        let b = conv2d_batch_norm(&self.conv1, &self.norm2, self.relu1.forward(normed));
         conv2d(&self.conv2, self.relu2.forward(b))
     }
 }
@@ -219,8 +229,12 @@ impl DenseBlock {
         // (the same values as torchvision's `torch.cat(features, 1)` before each layer).
         let mut concatenation = x;
         for layer in &self.layers {
-            let new = layer.forward(concatenation.clone());
-            concatenation = elementwise_op::append_channels(concatenation, new);
+            // The concatenation feeds this layer's norm1 and the next append; their two
+            // gradients for it meet in `shared` and are summed in one parallel pass.
+            let shared = SharedGradient::new();
+            let new = layer.forward_sharing(concatenation.clone(), Some(&shared));
+            concatenation =
+                elementwise_op::append_channels_sharing(concatenation, new, Some(&shared));
         }
         concatenation
     }

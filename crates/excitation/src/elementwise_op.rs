@@ -20,11 +20,13 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{binary, unary, Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{binary, Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
 
 use crate::flex_values::{contiguous, values};
 use crate::gate_op::fused_ops_enabled;
@@ -40,45 +42,88 @@ pub trait ElementwiseBackend: Backend {
     fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `scale[c]·x + shift[c]` along axis 1 of `x` (`[n, c, …]`, `f32`); under autodiff
-    /// only `x` receives a gradient.
+    /// only `x` receives a gradient, through `shared` when given.
     fn channel_affine(
         x: FloatTensor<Self>,
         scale: FloatTensor<Self>,
         shift: FloatTensor<Self>,
+        shared: Option<SharedGradient>,
     ) -> FloatTensor<Self>;
 
     /// `cat([a, b], 1)` for `f32` tensors `[n, c_a, …]` and `[n, c_b, …]` that agree on
-    /// every other axis.
-    fn append_channels(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// every other axis; under autodiff `a`'s gradient goes through `shared` when given.
+    fn append_channels(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        shared: Option<SharedGradient>,
+    ) -> FloatTensor<Self>;
+}
+
+/// Where the gradients that two operations send to one shared input meet, so that they are
+/// summed in one parallel pass instead of by autodiff's own sum (flex's same-shape add, which
+/// runs on the calling thread under 4 M values: DenseNet sums every concatenation's two
+/// gradients, from the next layer's `norm1` and from the next append, about 48 M values per
+/// DenseNet121 batch-5 pullback).
+///
+/// Each operation given the same `SharedGradient` joins it when its forward pass is recorded
+/// for autodiff (a tracked input on flex); in the backward pass each joined operation delivers
+/// its gradient for the input, the first ones are parked, and the last adds them and registers
+/// the sum once. An operation that does not join (another device, an untracked input) hands
+/// its gradient to autodiff as usual, so the sum is right whichever operations take this path.
+/// Every joined operation's backward step must run for the input's gradient to be registered:
+/// true when both outputs lead to the differentiated value (DenseNet's blocks).
+#[derive(Debug, Clone, Default)]
+pub struct SharedGradient(Arc<Mutex<Meeting>>);
+
+/// The state behind a [`SharedGradient`].
+#[derive(Debug, Default)]
+struct Meeting {
+    /// Operations that joined.
+    expected: usize,
+    /// Gradients delivered so far.
+    arrived: usize,
+    /// Their sum so far.
+    parked: Option<FloatTensor<Flex>>,
+}
+
+impl SharedGradient {
+    /// A new meeting point, for one input and the operations that share it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn join(&self) {
+        self.0.lock().expect("shared gradient lock").expected += 1;
+    }
+
+    /// Delivers a joined operation's gradient `g` for the input `input`; the last one
+    /// registers the sum.
+    fn deliver(&self, grads: &mut Gradients, input: NodeId, g: FloatTensor<Flex>) {
+        let mut meeting = self.0.lock().expect("shared gradient lock");
+        meeting.arrived += 1;
+        let sum = match meeting.parked.take() {
+            Some(parked) => sum_in_place(g, parked),
+            None => g,
+        };
+        if meeting.arrived < meeting.expected {
+            meeting.parked = Some(sum);
+        } else {
+            grads.register::<Flex>(input, sum);
+        }
+    }
 }
 
 impl ElementwiseBackend for Flex {
     fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         let _span = crate::profile::span(crate::profile::Kind::Elementwise);
-        let (mut a, mut b) = (contiguous(a), contiguous(b));
-        let add = |out: &mut [f32], other: &[f32]| {
-            out.par_chunks_mut(CHUNK)
-                .zip(other.par_chunks(CHUNK))
-                .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, x)| *o += x));
-        };
-        // Write into whichever operand is ours alone (addition commutes), else a new buffer.
-        if let Some(out) = writable(&mut a) {
-            add(out, values(&b));
-            return a;
-        }
-        if let Some(out) = writable(&mut b) {
-            add(out, values(&a));
-            return b;
-        }
-        let mut sum = crate::parallel::copied(values(&a));
-        add(&mut sum, values(&b));
-        FloatTensor::<Flex>::from_data(TensorData::new(sum, a.shape()))
+        sum_in_place(a, b)
     }
 
     fn channel_affine(
         x: FloatTensor<Self>,
         scale: FloatTensor<Self>,
         shift: FloatTensor<Self>,
+        _shared: Option<SharedGradient>,
     ) -> FloatTensor<Self> {
         let _span = crate::profile::span(crate::profile::Kind::Elementwise);
         let (scale, shift) = (contiguous(scale), contiguous(shift));
@@ -89,7 +134,11 @@ impl ElementwiseBackend for Flex {
         })
     }
 
-    fn append_channels(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn append_channels(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        _shared: Option<SharedGradient>,
+    ) -> FloatTensor<Self> {
         let _span = crate::profile::span(crate::profile::Kind::Elementwise);
         let (a, b) = (contiguous(a), contiguous(b));
         let mut dims = a.shape().to_vec();
@@ -113,6 +162,29 @@ impl ElementwiseBackend for Flex {
             });
         FloatTensor::<Flex>::from_data(TensorData::new(out, dims))
     }
+}
+
+/// `a + b` for two `f32` tensors of one shape, in parallel, into whichever operand nothing
+/// else holds (addition commutes), else into a new buffer.
+fn sum_in_place(a: FloatTensor<Flex>, b: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let (mut a, mut b) = (contiguous(a), contiguous(b));
+    let add = |out: &mut [f32], other: &[f32]| {
+        out.par_chunks_mut(CHUNK)
+            .zip(other.par_chunks(CHUNK))
+            .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, x)| *o += x));
+    };
+    // Write into whichever operand is ours alone (addition commutes), else a new buffer.
+    if let Some(out) = writable(&mut a) {
+        add(out, values(&b));
+        return a;
+    }
+    if let Some(out) = writable(&mut b) {
+        add(out, values(&a));
+        return b;
+    }
+    let mut sum = crate::parallel::copied(values(&a));
+    add(&mut sum, values(&b));
+    FloatTensor::<Flex>::from_data(TensorData::new(sum, a.shape()))
 }
 
 /// The two parts of `grad` (`[n, c_a + c_b, …]`) along axis 1: channels `..c_a` and
@@ -176,13 +248,15 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         scale: FloatTensor<Self>,
         shift: FloatTensor<Self>,
+        shared: Option<SharedGradient>,
     ) -> FloatTensor<Self> {
-        /// The backward step: state is the (frozen) per-channel scale.
+        /// The backward step: state is the (frozen) per-channel scale and the joined
+        /// [`SharedGradient`], if any.
         #[derive(Debug)]
         struct ChannelAffine;
 
         impl Backward<Flex, 1> for ChannelAffine {
-            type State = FloatTensor<Flex>;
+            type State = (FloatTensor<Flex>, Option<SharedGradient>);
 
             fn backward(
                 self,
@@ -191,14 +265,21 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
                 _: &mut Checkpointer,
             ) {
                 let _span = crate::profile::span(crate::profile::Kind::ElementwiseGrad);
-                let scale = contiguous(ops.state);
-                unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-                    let scale = values(&scale);
-                    map_planes(grad, |c, plane| {
-                        let a = scale[c];
-                        plane.iter_mut().for_each(|g| *g *= a);
-                    })
+                let (scale, shared) = ops.state;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let [Some(input)] = ops.parents else {
+                    return;
+                };
+                let scale = contiguous(scale);
+                let scale = values(&scale);
+                let gx = map_planes(grad, |c, plane| {
+                    let a = scale[c];
+                    plane.iter_mut().for_each(|g| *g *= a);
                 });
+                match shared {
+                    Some(shared) => shared.deliver(grads, input.id, gx),
+                    None => grads.register::<Flex>(input.id, gx),
+                }
             }
         }
 
@@ -211,19 +292,28 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                prep.finish(scale.clone(), Flex::channel_affine(x, scale, shift))
+                if let Some(shared) = &shared {
+                    shared.join();
+                }
+                let y = Flex::channel_affine(x, scale.clone(), shift, None);
+                prep.finish((scale, shared), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::channel_affine(x, scale, shift)),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::channel_affine(x, scale, shift, None)),
         }
     }
 
-    fn append_channels(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        /// The backward step: state is the number of `a`'s channels.
+    fn append_channels(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        shared: Option<SharedGradient>,
+    ) -> FloatTensor<Self> {
+        /// The backward step: state is the number of `a`'s channels and the joined
+        /// [`SharedGradient`] for `a`, if any.
         #[derive(Debug)]
         struct AppendChannels;
 
         impl Backward<Flex, 2> for AppendChannels {
-            type State = usize;
+            type State = (usize, Option<SharedGradient>);
 
             fn backward(
                 self,
@@ -232,12 +322,15 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
                 _: &mut Checkpointer,
             ) {
                 let _span = crate::profile::span(crate::profile::Kind::ElementwiseGrad);
-                let c_a = ops.state;
+                let (c_a, shared) = ops.state;
                 let grad = grads.consume::<Flex>(&ops.node);
                 let [node_a, node_b] = ops.parents;
                 let [grad_a, grad_b] = split_channels(grad, c_a);
                 if let Some(node) = node_a {
-                    grads.register::<Flex>(node.id, grad_a);
+                    match shared {
+                        Some(shared) => shared.deliver(grads, node.id, grad_a),
+                        None => grads.register::<Flex>(node.id, grad_a),
+                    }
                 }
                 if let Some(node) = node_b {
                     grads.register::<Flex>(node.id, grad_b);
@@ -253,8 +346,13 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(c_a, Flex::append_channels(a, b)),
-            OpsKind::UnTracked(prep) => prep.finish(Flex::append_channels(a, b)),
+            OpsKind::Tracked(prep) => {
+                if let Some(shared) = &shared {
+                    shared.join();
+                }
+                prep.finish((c_a, shared), Flex::append_channels(a, b, None))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::append_channels(a, b, None)),
         }
     }
 }
@@ -323,15 +421,32 @@ pub fn channel_affine<const D: usize>(
     scale: Tensor<1>,
     shift: Tensor<1>,
 ) -> Tensor<D> {
+    channel_affine_sharing(x, scale, shift, None)
+}
+
+/// [`channel_affine`], sending `x`'s gradient through `shared` (see [`SharedGradient`]) where
+/// the parallel operation applies.
+///
+/// # Shapes
+/// - `x`: `[n, c, …]` (at least 2 axes); `scale`, `shift`: `[c]`; output as `x`.
+pub fn channel_affine_sharing<const D: usize>(
+    x: Tensor<D>,
+    scale: Tensor<1>,
+    shift: Tensor<1>,
+    shared: Option<&SharedGradient>,
+) -> Tensor<D> {
     if !applies(&x) || D < 2 {
         let mut shape = [1; D];
         shape[1.min(D - 1)] = scale.dims()[0];
         return x * scale.reshape(shape) + shift.reshape(shape);
     }
+    let x_tracked = x.is_tracked();
     Tensor::from_dispatch(<Dispatch as ElementwiseBackend>::channel_affine(
         x.into_dispatch(),
         scale.into_dispatch(),
         shift.into_dispatch(),
+        // Only a tracked input has a gradient to share.
+        shared.filter(|_| x_tracked).cloned(),
     ))
 }
 
@@ -343,14 +458,30 @@ pub fn channel_affine<const D: usize>(
 /// - `a`: `[n, c_a, …]`, `b`: `[n, c_b, …]` (equal on every axis but 1); output
 ///   `[n, c_a + c_b, …]`.
 pub fn append_channels<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    append_channels_sharing(a, b, None)
+}
+
+/// [`append_channels`], sending `a`'s gradient through `shared` (see [`SharedGradient`])
+/// where the parallel operation applies.
+///
+/// # Shapes
+/// - `a`: `[n, c_a, …]`, `b`: `[n, c_b, …]` (equal on every axis but 1); output
+///   `[n, c_a + c_b, …]`.
+pub fn append_channels_sharing<const D: usize>(
+    a: Tensor<D>,
+    b: Tensor<D>,
+    shared: Option<&SharedGradient>,
+) -> Tensor<D> {
     let (da, db) = (a.dims(), b.dims());
     let agree = D >= 2 && (0..D).all(|i| i == 1 || da[i] == db[i]);
     if !(applies(&a) && b.dtype() == DType::F32 && agree) {
         return Tensor::cat(vec![a, b], 1);
     }
+    let a_tracked = a.is_tracked();
     Tensor::from_dispatch(<Dispatch as ElementwiseBackend>::append_channels(
         a.into_dispatch(),
         b.into_dispatch(),
+        shared.filter(|_| a_tracked).cloned(),
     ))
 }
 
@@ -438,6 +569,56 @@ mod tests {
             tensor_to_vec(channel_affine(x, a, b)).unwrap(),
             tensor_to_vec(want).unwrap()
         );
+    }
+
+    /// An input that feeds a `channel_affine` and an `append_channels` (DenseNet's
+    /// concatenation) gets the same gradient whether their gradients meet in a
+    /// `SharedGradient` or in autodiff's own sum: with both operations joined (bit for bit:
+    /// one sum of two terms either way), with one joined and the other not, and with three
+    /// joined (two maps and the append; within rounding of the order of the sum).
+    #[test]
+    fn shared_gradients_sum_as_autodiff_does() {
+        let device = BackendKind::Flex.autodiff_device();
+        let shape = [2, 6, 9, 11];
+        let x0 = tensor(shape, 21, &device);
+        let extra = tensor([2, 3, 9, 11], 22, &device);
+        let (a, b) = (tensor([6], 23, &device), tensor([6], 24, &device));
+        let (g1, g2) = (tensor(shape, 25, &device), tensor(shape, 26, &device));
+        let g3 = tensor([2, 9, 9, 11], 27, &device);
+        // Which of (first map, second map, append) send their gradient through the meeting.
+        let run = |sharing: [bool; 3], second_map: bool| {
+            let x = x0.clone().require_grad();
+            let shared = SharedGradient::new();
+            let via = |on: bool| on.then_some(&shared);
+            let y1 = channel_affine_sharing(x.clone(), a.clone(), b.clone(), via(sharing[0]));
+            let mut loss = (y1 * g1.clone()).sum();
+            if second_map {
+                let y2 = channel_affine_sharing(x.clone(), b.clone(), a.clone(), via(sharing[1]));
+                loss = loss + (y2 * g2.clone()).sum();
+            }
+            let cat = append_channels_sharing(x.clone(), extra.clone(), via(sharing[2]));
+            loss = loss + (cat * g3.clone()).sum();
+            tensor_to_vec(x.grad(&loss.backward()).unwrap()).unwrap()
+        };
+        let autodiff = run([false; 3], false);
+        assert_eq!(run([true, false, true], false), autodiff, "both joined");
+        assert_eq!(run([true, false, false], false), autodiff, "map joined");
+        assert_eq!(run([false, false, true], false), autodiff, "append joined");
+        let autodiff = run([false; 3], true);
+        for (got, want) in run([true; 3], true).iter().zip(&autodiff) {
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+        // Untracked inputs share nothing and give the plain values.
+        let plain = BackendKind::Flex.device();
+        let (a, b) = (a.to_device(&plain), b.to_device(&plain));
+        let x = tensor(shape, 21, &plain);
+        let shared = SharedGradient::new();
+        let y = channel_affine_sharing(x.clone(), a.clone(), b.clone(), Some(&shared));
+        let want = channel_affine(x, a, b);
+        assert_eq!(tensor_to_vec(y).unwrap(), tensor_to_vec(want).unwrap());
     }
 
     /// Value and both input gradients equal burn's `cat` along the channels, for planes
