@@ -28,7 +28,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
@@ -38,6 +38,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::batch_norm::{batch_norm_inference, inference_affine};
+use crate::elementwise_op::SharedGradient;
 use crate::flex_values::{contiguous, values};
 use crate::gate_op::fused_ops_enabled;
 use crate::im2col;
@@ -85,7 +86,7 @@ pub trait FrozenConvBackend: Backend {
     /// `conv(x, scale·weight) + bias` along `path` (`scale` per output channel: a folded
     /// BatchNorm, or ones); under autodiff only `x` receives a gradient. (`bias` is a tensor of
     /// zeros for a convolution without one, `has_bias` false: the extension macro does not take
-    /// optional tensors here.)
+    /// optional tensors here.) `x`'s gradient goes through `shared` when given.
     fn frozen_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -93,6 +94,7 @@ pub trait FrozenConvBackend: Backend {
         bias: FloatTensor<Self>,
         has_bias: bool,
         path: FrozenPath,
+        shared: Option<SharedGradient>,
     ) -> FloatTensor<Self>;
 }
 
@@ -104,6 +106,7 @@ impl FrozenConvBackend for Flex {
         bias: FloatTensor<Self>,
         has_bias: bool,
         path: FrozenPath,
+        _shared: Option<SharedGradient>,
     ) -> FloatTensor<Self> {
         match path {
             FrozenPath::Winograd => {
@@ -200,13 +203,20 @@ impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
         has_bias: bool,
         path: FrozenPath,
+        shared: Option<SharedGradient>,
     ) -> FloatTensor<Self> {
-        /// The backward step: state is the (frozen) weight, its scale and the path.
+        /// The backward step: state is the (frozen) weight, its scale, the path and the joined
+        /// [`SharedGradient`], if any.
         #[derive(Debug)]
         struct FrozenConv;
 
         impl Backward<Flex, 1> for FrozenConv {
-            type State = (FloatTensor<Flex>, FloatTensor<Flex>, FrozenPath);
+            type State = (
+                FloatTensor<Flex>,
+                FloatTensor<Flex>,
+                FrozenPath,
+                Option<SharedGradient>,
+            );
 
             fn backward(
                 self,
@@ -214,10 +224,16 @@ impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
-                let (weight, scale, path) = ops.state;
-                unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-                    frozen_conv2d_backward(grad, weight, scale, path)
-                });
+                let (weight, scale, path, shared) = ops.state;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let [Some(input)] = ops.parents else {
+                    return;
+                };
+                let gx = frozen_conv2d_backward(grad, weight, scale, path);
+                match shared {
+                    Some(shared) => shared.deliver(grads, input.id, gx),
+                    None => grads.register::<Flex>(input.id, gx),
+                }
             }
         }
 
@@ -226,13 +242,24 @@ impl<C: CheckpointStrategy> FrozenConvBackend for Autodiff<Flex, C> {
         let scale = scale.into_primitive();
         let bias = bias.into_primitive();
         match FrozenConv.prepare::<C>([node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(
-                (weight.clone(), scale.clone(), path),
-                Flex::frozen_conv2d(x, weight, scale, bias, has_bias, path),
-            ),
-            OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::frozen_conv2d(x, weight, scale, bias, has_bias, path))
+            OpsKind::Tracked(prep) => {
+                if let Some(shared) = &shared {
+                    shared.join();
+                }
+                let y = Flex::frozen_conv2d(
+                    x,
+                    weight.clone(),
+                    scale.clone(),
+                    bias,
+                    has_bias,
+                    path,
+                    None,
+                );
+                prep.finish((weight, scale, path, shared), y)
             }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::frozen_conv2d(
+                x, weight, scale, bias, has_bias, path, None,
+            )),
         }
     }
 }
@@ -337,7 +364,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     };
     let device = x.device();
     let bias = conv.bias.as_ref().map(|b| b.val().to_device(&device));
-    frozen_conv2d(conv, x, None, bias, path)
+    frozen_conv2d(conv, x, None, bias, path, None)
 }
 
 /// `bn(conv(x))` with `bn` in inference mode. On every frozen path ([`frozen_path`]) the
@@ -353,6 +380,20 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// # Shapes
 /// - `x`: `[batch, channels_in, h, w]`; output as `conv.forward`.
 pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    conv2d_batch_norm_sharing(conv, bn, x, None)
+}
+
+/// [`conv2d_batch_norm`], sending `x`'s gradient through `shared` ([`SharedGradient`]: ResNet's
+/// blocks sum it there with the shortcut's) where a frozen path applies.
+///
+/// # Shapes
+/// - `x`: `[batch, channels_in, h, w]`; output as `conv.forward`.
+pub fn conv2d_batch_norm_sharing(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    shared: Option<&SharedGradient>,
+) -> Tensor<4> {
     let device = x.device();
     match (frozen_path(conv, &x), inference_affine(bn, &device)) {
         (Some(path), Some((a, b))) => {
@@ -360,21 +401,23 @@ pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<
                 Some(bias) => bias.val().to_device(&device) * a.clone() + b,
                 None => b,
             };
-            frozen_conv2d(conv, x, Some(a), Some(bias), path)
+            frozen_conv2d(conv, x, Some(a), Some(bias), path, shared)
         }
         _ => batch_norm_inference(bn, conv2d(conv, x)),
     }
 }
 
 /// The frozen-convolution operation on `x` with `conv`'s weight, these per-channel kernel
-/// scales and this bias (untracked).
+/// scales and this bias (untracked), `x`'s gradient through `shared` when `x` is tracked.
 fn frozen_conv2d(
     conv: &Conv2d,
     x: Tensor<4>,
     scale: Option<Tensor<1>>,
     bias: Option<Tensor<1>>,
     path: FrozenPath,
+    shared: Option<&SharedGradient>,
 ) -> Tensor<4> {
+    let shared = shared.filter(|_| x.is_tracked()).cloned();
     let device = x.device();
     let weight = conv.weight.val().to_device(&device);
     let k = weight.dims()[0];
@@ -388,6 +431,7 @@ fn frozen_conv2d(
         bias.into_dispatch(),
         has_bias,
         path,
+        shared,
     ))
 }
 
@@ -491,6 +535,33 @@ mod tests {
         let var = seeded(c, 24).iter().map(|v| 0.2 + v.abs()).collect();
         bn.running_var = burn::module::RunningState::new(vec(var));
         bn.no_grad().valid()
+    }
+
+    /// ResNet's block pattern: `x` feeds a frozen convolution (BatchNorm folded) and the
+    /// identity shortcut of a sum. With their two gradients for `x` meeting in a
+    /// `SharedGradient`, `x`'s gradient equals autodiff's own sum of them bit for bit (one sum
+    /// of two terms either way), on the pointwise and the Winograd path.
+    #[test]
+    fn shared_gradient_of_a_convolution_and_the_identity() {
+        use crate::elementwise_op::{add_sharing, SharedGradient};
+        let device = BackendKind::Flex.autodiff_device();
+        let shape = [2, 64, 14, 14];
+        let n = shape.iter().product();
+        let x0 = Tensor::<4>::from_data(TensorData::new(seeded(n, 31), shape), &device);
+        let g = Tensor::<4>::from_data(TensorData::new(seeded(n, 32), shape), &device);
+        let bn = eval_batch_norm(64, &device);
+        for (size, path) in [(1, FrozenPath::Pointwise), (3, FrozenPath::Winograd)] {
+            let conv = frozen_conv(64, 64, size, false, &device);
+            assert_eq!(frozen_path(&conv, &x0), Some(path), "{size}x{size}");
+            let run = |share: bool| {
+                let x = x0.clone().require_grad();
+                let shared = SharedGradient::new();
+                let y = conv2d_batch_norm_sharing(&conv, &bn, x.clone(), share.then_some(&shared));
+                let sum = add_sharing(y, x.clone(), share.then_some(&shared));
+                tensor_to_vec(x.grad(&(sum * g.clone()).sum().backward()).unwrap()).unwrap()
+            };
+            assert_eq!(run(true), run(false), "{size}x{size}");
+        }
     }
 
     /// The folded convolution + BatchNorm equals the two applied one after the other (value

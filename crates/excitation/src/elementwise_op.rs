@@ -20,7 +20,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{binary, Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
@@ -38,8 +38,13 @@ const CHUNK: usize = 1 << 14;
 /// Backends that run the models' element-wise operations as single parallel passes.
 #[backend_extension(Autodiff, Flex)]
 pub trait ElementwiseBackend: Backend {
-    /// `a + b` for two `f32` tensors of one shape.
-    fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `a + b` for two `f32` tensors of one shape; under autodiff `b`'s gradient goes through
+    /// `shared_b` when given.
+    fn sum_of_two(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        shared_b: Option<SharedGradient>,
+    ) -> FloatTensor<Self>;
 
     /// `scale[c]·x + shift[c]` along axis 1 of `x` (`[n, c, …]`, `f32`); under autodiff
     /// only `x` receives a gradient, through `shared` when given.
@@ -61,9 +66,12 @@ pub trait ElementwiseBackend: Backend {
 
 /// Where the gradients that two operations send to one shared input meet, so that they are
 /// summed in one parallel pass instead of by autodiff's own sum (flex's same-shape add, which
-/// runs on the calling thread under 4 M values: DenseNet sums every concatenation's two
-/// gradients, from the next layer's `norm1` and from the next append, about 48 M values per
-/// DenseNet121 batch-5 pullback).
+/// runs on the calling thread under 4 M values). DenseNet sums every concatenation's two
+/// gradients, from the next layer's `norm1` and from the next append (about 48 M values per
+/// DenseNet121 batch-5 pullback); ResNet every block input's, from its first convolution and
+/// from the shortcut (about 28 M values per ResNet50 batch-5 pullback). The joining operations
+/// are [`channel_affine_sharing`], [`append_channels_sharing`], [`add_sharing`] (for `b`) and
+/// `conv_op::conv2d_batch_norm_sharing`.
 ///
 /// Each operation given the same `SharedGradient` joins it when its forward pass is recorded
 /// for autodiff (a tracked input on flex); in the backward pass each joined operation delivers
@@ -92,13 +100,13 @@ impl SharedGradient {
         Self::default()
     }
 
-    fn join(&self) {
+    pub(crate) fn join(&self) {
         self.0.lock().expect("shared gradient lock").expected += 1;
     }
 
     /// Delivers a joined operation's gradient `g` for the input `input`; the last one
     /// registers the sum.
-    fn deliver(&self, grads: &mut Gradients, input: NodeId, g: FloatTensor<Flex>) {
+    pub(crate) fn deliver(&self, grads: &mut Gradients, input: NodeId, g: FloatTensor<Flex>) {
         let mut meeting = self.0.lock().expect("shared gradient lock");
         meeting.arrived += 1;
         let sum = match meeting.parked.take() {
@@ -114,7 +122,11 @@ impl SharedGradient {
 }
 
 impl ElementwiseBackend for Flex {
-    fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn sum_of_two(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        _shared_b: Option<SharedGradient>,
+    ) -> FloatTensor<Self> {
         let _span = crate::profile::span(crate::profile::Kind::Elementwise);
         sum_in_place(a, b)
     }
@@ -213,13 +225,18 @@ fn split_channels(grad: FloatTensor<Flex>, c_a: usize) -> [FloatTensor<Flex>; 2]
 }
 
 impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
-    fn sum_of_two(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        /// The backward step: both operands receive the output's gradient.
+    fn sum_of_two(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        shared_b: Option<SharedGradient>,
+    ) -> FloatTensor<Self> {
+        /// The backward step: both operands receive the output's gradient (`b` through the
+        /// joined [`SharedGradient`], if any).
         #[derive(Debug)]
         struct SumOfTwo;
 
         impl Backward<Flex, 2> for SumOfTwo {
-            type State = ();
+            type State = Option<SharedGradient>;
 
             fn backward(
                 self,
@@ -228,7 +245,17 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
                 _: &mut Checkpointer,
             ) {
                 let _span = crate::profile::span(crate::profile::Kind::ElementwiseGrad);
-                binary::<Flex, _, _>(ops.parents, ops.node, grads, |g| g, |g| g);
+                let grad = grads.consume::<Flex>(&ops.node);
+                let [node_a, node_b] = ops.parents;
+                if let Some(node) = node_a {
+                    grads.register::<Flex>(node.id, grad.clone());
+                }
+                if let Some(node) = node_b {
+                    match ops.state {
+                        Some(shared) => shared.deliver(grads, node.id, grad),
+                        None => grads.register::<Flex>(node.id, grad),
+                    }
+                }
             }
         }
 
@@ -239,8 +266,13 @@ impl<C: CheckpointStrategy> ElementwiseBackend for Autodiff<Flex, C> {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((), Flex::sum_of_two(a, b)),
-            OpsKind::UnTracked(prep) => prep.finish(Flex::sum_of_two(a, b)),
+            OpsKind::Tracked(prep) => {
+                if let Some(shared) = &shared_b {
+                    shared.join();
+                }
+                prep.finish(shared_b, Flex::sum_of_two(a, b, None))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::sum_of_two(a, b, None)),
         }
     }
 
@@ -402,12 +434,25 @@ fn applies<const D: usize>(x: &Tensor<D>) -> bool {
 /// `a + b`, as one parallel pass on flex for two `f32` tensors of one shape; elsewhere burn's
 /// `a + b` (which also broadcasts).
 pub fn add<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    add_sharing(a, b, None)
+}
+
+/// [`add`], sending `b`'s gradient through `shared_b` (see [`SharedGradient`]) where the
+/// parallel operation applies: ResNet's identity shortcut, whose input also feeds the block's
+/// first convolution.
+pub fn add_sharing<const D: usize>(
+    a: Tensor<D>,
+    b: Tensor<D>,
+    shared_b: Option<&SharedGradient>,
+) -> Tensor<D> {
     if !(applies(&a) && b.dtype() == DType::F32 && a.dims() == b.dims()) {
         return a + b;
     }
+    let b_tracked = b.is_tracked();
     Tensor::from_dispatch(<Dispatch as ElementwiseBackend>::sum_of_two(
         a.into_dispatch(),
         b.into_dispatch(),
+        shared_b.filter(|_| b_tracked).cloned(),
     ))
 }
 

@@ -14,8 +14,8 @@ use burn::tensor::{module::adaptive_avg_pool2d, Device, Tensor};
 use crate::backend::ensure_fits;
 use crate::batch_norm::batch_norm_inference;
 use crate::classifier::Classifier;
-use crate::conv_op::{conv2d, conv2d_batch_norm};
-use crate::elementwise_op;
+use crate::conv_op::{conv2d, conv2d_batch_norm, conv2d_batch_norm_sharing};
+use crate::elementwise_op::{self, SharedGradient};
 use crate::error::{Error, Result};
 use crate::gate::{join, Gated, GradientMode};
 use crate::linear_op;
@@ -222,10 +222,29 @@ impl Block {
     }
 }
 
+/// `out + shortcut(x)`: the block's residual sum. The block's input `x` also fed its first
+/// convolution, whose gradient for `x` went to `shared`; the shortcut sends its own there too
+/// (the identity through the sum, a projection through its convolution), so that the two are
+/// summed in one parallel pass ([`SharedGradient`]).
+fn residual_sum(
+    ds: &Option<Vec<DownsampleLayer>>,
+    out: Tensor<4>,
+    x: Tensor<4>,
+    shared: &SharedGradient,
+) -> Tensor<4> {
+    match ds.as_deref() {
+        None => elementwise_op::add_sharing(out, x, Some(shared)),
+        // torchvision's projection: the convolution and its BatchNorm, folded where they can be.
+        Some([DownsampleLayer::Conv(c), DownsampleLayer::Norm(n)]) => {
+            elementwise_op::add(out, conv2d_batch_norm_sharing(c, n, x, Some(shared)))
+        }
+        Some(_) => elementwise_op::add(out, downsample(ds, x)),
+    }
+}
+
 fn downsample(ds: &Option<Vec<DownsampleLayer>>, x: Tensor<4>) -> Tensor<4> {
     match ds.as_deref() {
         None => x,
-        // torchvision's projection: the convolution and its BatchNorm, folded where they can be.
         Some([DownsampleLayer::Conv(c), DownsampleLayer::Norm(n)]) => conv2d_batch_norm(c, n, x),
         Some(layers) => layers.iter().fold(x, |x, l| match l {
             DownsampleLayer::Conv(c) => conv2d(c, x),
@@ -257,12 +276,11 @@ impl BasicBlock {
     /// # Shapes
     /// - `x`: `[batch, inplanes, h, w]`; output `[batch, planes, h/stride, w/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let identity = downsample(&self.downsample, x.clone());
-        let out = self
-            .relu
-            .forward(conv2d_batch_norm(&self.conv1, &self.bn1, x));
-        let out = conv2d_batch_norm(&self.conv2, &self.bn2, out);
-        self.relu.forward(elementwise_op::add(out, identity))
+        let shared = SharedGradient::new();
+        let out = conv2d_batch_norm_sharing(&self.conv1, &self.bn1, x.clone(), Some(&shared));
+        let out = conv2d_batch_norm(&self.conv2, &self.bn2, self.relu.forward(out));
+        self.relu
+            .forward(residual_sum(&self.downsample, out, x, &shared))
     }
 }
 
@@ -293,15 +311,16 @@ impl Bottleneck {
     /// # Shapes
     /// - `x`: `[batch, inplanes, h, w]`; output `[batch, 4·planes, h/stride, w/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let identity = downsample(&self.downsample, x.clone());
-        let out = self
-            .relu
-            .forward(conv2d_batch_norm(&self.conv1, &self.bn1, x));
-        let out = self
-            .relu
-            .forward(conv2d_batch_norm(&self.conv2, &self.bn2, out));
+        let shared = SharedGradient::new();
+        let out = conv2d_batch_norm_sharing(&self.conv1, &self.bn1, x.clone(), Some(&shared));
+        let out = self.relu.forward(conv2d_batch_norm(
+            &self.conv2,
+            &self.bn2,
+            self.relu.forward(out),
+        ));
         let out = conv2d_batch_norm(&self.conv3, &self.bn3, out);
-        self.relu.forward(elementwise_op::add(out, identity))
+        self.relu
+            .forward(residual_sum(&self.downsample, out, x, &shared))
     }
 }
 
