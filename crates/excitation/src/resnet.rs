@@ -238,18 +238,14 @@ fn residual_sum(
         Some([DownsampleLayer::Conv(c), DownsampleLayer::Norm(n)]) => {
             elementwise_op::add(out, conv2d_batch_norm_sharing(c, n, x, Some(shared)))
         }
-        Some(_) => elementwise_op::add(out, downsample(ds, x)),
-    }
-}
-
-fn downsample(ds: &Option<Vec<DownsampleLayer>>, x: Tensor<4>) -> Tensor<4> {
-    match ds.as_deref() {
-        None => x,
-        Some([DownsampleLayer::Conv(c), DownsampleLayer::Norm(n)]) => conv2d_batch_norm(c, n, x),
-        Some(layers) => layers.iter().fold(x, |x, l| match l {
-            DownsampleLayer::Conv(c) => conv2d(c, x),
-            DownsampleLayer::Norm(n) => batch_norm_inference(n, x),
-        }),
+        // Any other layout: its layers one after the other.
+        Some(layers) => {
+            let shortcut = layers.iter().fold(x, |x, l| match l {
+                DownsampleLayer::Conv(c) => conv2d(c, x),
+                DownsampleLayer::Norm(n) => batch_norm_inference(n, x),
+            });
+            elementwise_op::add(out, shortcut)
+        }
     }
 }
 
