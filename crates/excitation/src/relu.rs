@@ -280,6 +280,20 @@ mod tests {
         assert_eq!(y, want);
     }
 
+    /// `n` values cycling every `period` through NaN, −0, 0, +∞, −∞ and ordinary values.
+    fn edge_values(n: usize, period: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| match i % period {
+                0 => f32::NAN,
+                1 => -0.0,
+                2 => 0.0,
+                3 => f32::INFINITY,
+                4 => f32::NEG_INFINITY,
+                _ => (i as f32 * 0.37).sin(),
+            })
+            .collect()
+    }
+
     /// The vanilla ReLU's gradient (`gate_op::relu` on the CPU backends) equals burn's own
     /// ReLU's bit for bit: `g` where z > 0 or NaN, 0 at z ≤ 0 (−0 and 0 included), ±∞ too, on
     /// flex and ndarray, contiguous and transposed, below and above one parallel task's size.
@@ -289,16 +303,7 @@ mod tests {
             let dev = backend.autodiff_device();
             for (rows, cols) in [(3, 5), (97, 411)] {
                 let n = rows * cols;
-                let zv: Vec<f32> = (0..n)
-                    .map(|i| match i % 9 {
-                        0 => f32::NAN,
-                        1 => -0.0,
-                        2 => 0.0,
-                        3 => f32::INFINITY,
-                        4 => f32::NEG_INFINITY,
-                        _ => (i as f32 * 0.37).sin(),
-                    })
-                    .collect();
+                let zv = edge_values(n, 9);
                 let gv: Vec<f32> = (0..n).map(|i| 0.5 + (i % 13) as f32 * 0.1).collect();
                 for transposed in [false, true] {
                     let run = |ours: bool| {
@@ -345,16 +350,7 @@ mod tests {
         ];
         for dev in devices {
             for n in [12, 3 * (1 << 14) + 5] {
-                let x: Vec<f32> = (0..n)
-                    .map(|i| match i % 7 {
-                        0 => f32::NAN,
-                        1 => -0.0,
-                        2 => 0.0,
-                        3 => f32::INFINITY,
-                        4 => f32::NEG_INFINITY,
-                        _ => (i as f32 * 0.37).sin(),
-                    })
-                    .collect();
+                let x = edge_values(n, 7);
                 let z = Tensor::<1>::from_data(TensorData::new(x, [n]), &dev);
                 let want = tensor_to_vec(activation::relu(z.clone())).unwrap();
                 for mode in [GradientMode::Vanilla, GradientMode::paper()] {
