@@ -379,7 +379,11 @@ fn bench_model<M: Classifier>(
 fn print_profile(title: &str, totals: &[excitation::profile::Total], times: &[f64]) {
     let passes = times.len() as f64;
     let pass_ms = times.iter().sum::<f64>() / passes * 1e3;
-    println!("\n{title}: {pass_ms:.1} ms per pass (mean of {passes}), by kind of operation, threads {}\n", rayon::current_num_threads());
+    println!(
+        "\n{title}: {pass_ms:.1} ms per pass (mean of {passes}), by kind of operation \
+         (flex's implementations only; on other backends all is \"other\"), threads {}\n",
+        rayon::current_num_threads()
+    );
     println!("| kind | calls per pass | ms per pass | share |");
     println!("|---|---|---|---|");
     let mut timed_ms = 0.0;
