@@ -13,7 +13,7 @@
 use burn::nn::BatchNorm;
 use burn::tensor::{Device, Tensor};
 
-use crate::elementwise_op::channel_affine;
+use crate::elementwise_op::{channel_affine_sharing, SharedGradient};
 
 /// `bn` applied to `x` with its running statistics, as `a·x + b` per channel; in training
 /// mode on an autodiff device (batch statistics) it defers to `bn.forward`.
@@ -21,10 +21,23 @@ use crate::elementwise_op::channel_affine;
 /// # Shapes
 /// - `x`: `[batch, channels, ...]` with `channels` = `bn`'s number of features; output: same.
 pub fn batch_norm_inference<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    batch_norm_inference_sharing(bn, x, None)
+}
+
+/// [`batch_norm_inference`], sending `x`'s gradient through `shared` ([`SharedGradient`])
+/// where the per-channel map is the parallel operation.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, ...]` with `channels` = `bn`'s number of features; output: same.
+pub fn batch_norm_inference_sharing<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    shared: Option<&SharedGradient>,
+) -> Tensor<D> {
     let Some((a, b)) = inference_affine(bn, &x.device()) else {
         return bn.forward(x);
     };
-    channel_affine(x, a, b)
+    channel_affine_sharing(x, a, b, shared)
 }
 
 /// The per-channel `(a, b)` of `bn`'s inference map `y = a·x + b` on `device`, or `None` in

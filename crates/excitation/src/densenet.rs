@@ -25,7 +25,7 @@ use burn::tensor::{
 };
 
 use crate::backend::ensure_fits;
-use crate::batch_norm::{batch_norm_inference, inference_affine};
+use crate::batch_norm::{batch_norm_inference, batch_norm_inference_sharing};
 use crate::classifier::Classifier;
 use crate::conv_op::{conv2d, conv2d_batch_norm};
 use crate::elementwise_op;
@@ -205,10 +205,7 @@ impl DenseLayer {
     pub fn forward_sharing(&self, x: Tensor<4>, shared: Option<&SharedGradient>) -> Tensor<4> {
         // norm1 acts on the concatenation before its ReLU; norm2 directly follows conv1 and
         // folds into it (conv_op::conv2d_batch_norm).
-        let normed = match inference_affine(&self.norm1, &x.device()) {
-            Some((a, b)) => elementwise_op::channel_affine_sharing(x, a, b, shared),
-            None => batch_norm_inference(&self.norm1, x),
-        };
+        let normed = batch_norm_inference_sharing(&self.norm1, x, shared);
         let b = conv2d_batch_norm(&self.conv1, &self.norm2, self.relu1.forward(normed));
         conv2d(&self.conv2, self.relu2.forward(b))
     }

@@ -116,13 +116,7 @@ impl ExcitationReluBackend for Flex {
         if z.dtype() != DType::F32 || grad.dtype() != DType::F32 {
             return <Flex as burn::backend::ops::ActivationOps<Flex>>::relu_backward(z, grad);
         }
-        // As flex's `relu_backward`: NaN keeps its gradient. A select, not a conditional
-        // store, so that the loop vectorises (the signs of z are random).
-        flex_backward_with(z, grad, |zs, out| {
-            for (o, &z) in out.iter_mut().zip(zs) {
-                *o = if z.is_nan() || z > 0.0 { *o } else { 0.0 };
-            }
-        })
+        flex_backward_with(z, grad, step_in_place)
     }
 }
 
@@ -277,6 +271,14 @@ fn fused_flex_backward(
     t: f32,
 ) -> FloatTensor<Flex> {
     flex_backward_with(z, grad, |zs, out| gate_chunk(zs, out, t, sigma))
+}
+
+/// `out[i]` kept where `zs[i] > 0` or NaN (as flex's `relu_backward`), else 0. A select, not
+/// a conditional store, so that the loop vectorises (the signs of z are random).
+fn step_in_place(zs: &[f32], out: &mut [f32]) {
+    for (o, &z) in out.iter_mut().zip(zs) {
+        *o = if z.is_nan() || z > 0.0 { *o } else { 0.0 };
+    }
 }
 
 /// `kernel(z chunk, gradient chunk)` over `f32` tensors of the same shape, in parallel chunks,
@@ -572,20 +574,15 @@ mod tests {
         let n = 5 * CHUNK + 3;
         let (zv, gv) = (z_values(n), z_values(n + 1)[1..].to_vec());
         let tensor = |v: &[f32]| FloatTensor::<Flex>::from_data(TensorData::new(v.to_vec(), [n]));
-        let step = |zs: &[f32], out: &mut [f32]| {
-            for (o, &z) in out.iter_mut().zip(zs) {
-                *o = if z > 0.0 { *o } else { 0.0 };
-            }
-        };
         let want: Vec<f32> = zv
             .iter()
             .zip(&gv)
             .map(|(&z, &g)| if z > 0.0 { g } else { 0.0 })
             .collect();
-        let in_place = flex_backward_with(tensor(&zv), tensor(&gv), step);
+        let in_place = flex_backward_with(tensor(&zv), tensor(&gv), step_in_place);
         assert_eq!(in_place.as_slice::<f32>().unwrap(), &want[..]);
         let shared = tensor(&gv);
-        let copied = flex_backward_with(tensor(&zv), shared.clone(), step);
+        let copied = flex_backward_with(tensor(&zv), shared.clone(), step_in_place);
         assert_eq!(copied.as_slice::<f32>().unwrap(), &want[..]);
         assert_eq!(
             shared.as_slice::<f32>().unwrap(),

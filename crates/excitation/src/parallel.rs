@@ -3,13 +3,16 @@
 
 use rayon::prelude::*;
 
+/// Values per task of [`zeros`] and [`copied`]: below this a split does not pay for handing
+/// the work to the pool.
+const PER_TASK: usize = 1 << 16;
+
 /// `n` zeros. Over 2¹⁶ values rayon's threads write them: `vec![0.0; n]` zeroes reused
 /// memory with one `memset` on the calling thread while the other cores wait (3 % of a
 /// ResNet50 batch-1 pullback on 2 cores, for the outputs of the convolutions and pools). Up
 /// to 2¹⁶ values, where a split would not pay for handing the work to the pool, `vec!` on the
 /// calling thread.
 pub(crate) fn zeros(n: usize) -> Vec<f32> {
-    const PER_TASK: usize = 1 << 16;
     if n <= PER_TASK {
         return vec![0.0; n];
     }
@@ -23,7 +26,6 @@ pub(crate) fn zeros(n: usize) -> Vec<f32> {
 /// `elementwise_op` and `gate_op`, e.g. DenseNet's `norm1` on the concatenation the block
 /// keeps).
 pub(crate) fn copied(values: &[f32]) -> Vec<f32> {
-    const PER_TASK: usize = 1 << 16;
     if values.len() <= PER_TASK {
         return values.to_vec();
     }
