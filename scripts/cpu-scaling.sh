@@ -2,7 +2,8 @@
 # How flex and PyTorch scale with the number of CPU threads (issue 3, item 7: "the excitation
 # pullback no slower than PyTorch's on the same cores"). On this project's 2-core machine flex's
 # pullback is 0.5–0.9x PyTorch's; on a 16-core host it was 1.5–1.6x for ResNet50 with session
-# 7's code (docs/performance.md "Session 8") and 0.86–1.26x with session 10's ("Session 10").
+# 7's code (docs/performance.md "Session 8"), 0.86–1.26x with session 10's ("Session 10") and
+# 0.51–0.93x with session 12's ("Session 13").
 # This script measures, for each thread count, both sides with the SAME number of threads:
 #
 #   1. models.md: bench_models --backends flex --torch-threads T with RAYON_NUM_THREADS=T
@@ -66,7 +67,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds=$2; shift ;;
         --no-convs) convs=0 ;;
         --no-splits) splits=0 ;;
-        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
         *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
