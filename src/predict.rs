@@ -20,7 +20,7 @@ pub fn logits<M: Classifier>(model: &M, images: &Tensor<4>, batch_size: usize) -
     let mut start = 0;
     while start < n {
         let end = (start + batch_size.max(1)).min(n);
-        let chunk = images.clone().slice([start..end]);
+        let chunk = images.clone().slice(start..end);
         out.extend(tensor_to_vec(model.forward(chunk))?);
         start = end;
     }

@@ -170,7 +170,7 @@ fn ascend_all<M: Classifier>(
         let mut start = 0;
         while start < n {
             let end = (start + batch_size).min(n);
-            let original = images.clone().slice([start..end]);
+            let original = images.clone().slice(start..end);
             let targets = vec![class; end - start];
             let mut current = original.clone();
             for _ in 0..config.steps {

@@ -90,7 +90,7 @@ pub fn pullback_values<M: Classifier>(
     let mut start = 0;
     while start < n {
         let end = (start + per_chunk).min(n);
-        let chunk = images.clone().slice([start..end]);
+        let chunk = images.clone().slice(start..end);
         let p = pullback(
             model,
             chunk,

@@ -55,6 +55,9 @@ fn burn_max_pool(x: Tensor<4>, k: usize, s: usize, p: usize) -> Tensor<4> {
     )
 }
 
+/// One timed layer: input in, output out (recorded on the autodiff device).
+type Layer<'a> = Box<dyn Fn(Tensor<4>) -> Tensor<4> + 'a>;
+
 fn main() {
     let rounds = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [] => 3,
@@ -74,7 +77,7 @@ fn main() {
     let act = Tensor::<4>::random([5, 256, 56, 56], Distribution::Normal(0.0, 1.0), &dev);
     let bn = BatchNormConfig::new(256).init(&dev).no_grad().valid();
     let relu_mode = GradientMode::excitation(Sigma::Sigmoid, t).expect("valid temperature");
-    let cases: Vec<(&str, &Tensor<4>, Box<dyn Fn(Tensor<4>) -> Tensor<4>>)> = vec![
+    let cases: Vec<(&str, &Tensor<4>, Layer<'_>)> = vec![
         (
             "pool 2x2 burn's max_pool2d",
             &pool_in,

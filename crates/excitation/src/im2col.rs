@@ -775,21 +775,24 @@ mod tests {
         y
     }
 
-    /// Test geometries `(n, c, h, w, k, kernel, stride, padding)`: strides, 7×7, 5×5, 1×1
+    /// `(n, c, h, w, k, kernel, stride, padding)`.
+    type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+    );
+
+    /// Test geometries ([`Case`]): strides, 7×7, 5×5, 1×1
     /// (strided, and pointwise: no gather), a non-square kernel, a strided one whose windows
     /// leave input rows unreached, and two images of more than 1024 output pixels (the
     /// images' GEMMs side by side; the other batches of several images take [`split_plan`]'s
     /// tasks).
-    const CASES: [(
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        [usize; 2],
-        [usize; 2],
-        [usize; 2],
-    ); 9] = [
+    const CASES: [Case; 9] = [
         (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
         (2, 5, 4, 6, 3, [1, 1], [1, 1], [0, 0]),
         (1, 5, 8, 8, 6, [3, 3], [2, 2], [1, 1]),

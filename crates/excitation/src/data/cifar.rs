@@ -67,7 +67,7 @@ fn corrupt(path: &Path, reason: String) -> ExperimentError {
 
 /// Appends the records of one batch file to `pixels` / `labels`.
 pub fn parse_batch(bytes: &[u8], pixels: &mut Vec<u8>, labels: &mut Vec<u8>) -> Result<(), String> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(format!(
             "{} bytes is not a whole number of {RECORD}-byte records (label + 3×32×32 pixels)",
             bytes.len()

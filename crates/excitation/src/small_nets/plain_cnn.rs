@@ -65,7 +65,7 @@ impl PlainCnnConfig {
         {
             return Err(ExperimentError::Config(format!("empty network: {self:?}")));
         }
-        if self.image_size == 0 || self.image_size % (1 << pools) != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(1 << pools) {
             return Err(ExperimentError::Config(format!(
                 "image size {} is not divisible by 2^{pools} (one 2×2 pool after each of the first {pools} blocks)",
                 self.image_size

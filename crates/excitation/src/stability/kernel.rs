@@ -81,10 +81,10 @@ impl LogKernel {
             "diagonal lengths"
         );
         let mut out = vec![0.0; self.rows * self.cols];
-        for i in 0..self.rows {
-            for j in 0..self.cols {
+        for (i, &row) in row_diag.iter().enumerate() {
+            for (j, &col) in col_diag.iter().enumerate() {
                 let k = i * self.cols + j;
-                out[k] = self.sign[k] * (self.log_abs[k] - 0.5 * (row_diag[i] + col_diag[j])).exp();
+                out[k] = self.sign[k] * (self.log_abs[k] - 0.5 * (row + col)).exp();
             }
         }
         out

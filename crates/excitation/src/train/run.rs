@@ -330,10 +330,10 @@ mod tests {
         // Class-dependent bright square on noise: learnable in a few steps.
         let mut pixels = Vec::with_capacity(n * 64);
         let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
-        for i in 0..n {
+        for (i, &label) in labels.iter().enumerate() {
             for p in 0..64 {
                 let (y, x) = (p / 8, p % 8);
-                let c = labels[i] as usize;
+                let c = label as usize;
                 let on = y / 3 == c && x / 3 == c;
                 pixels.push(if on {
                     230
