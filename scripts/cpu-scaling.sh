@@ -44,6 +44,8 @@
 #   convs.md, splits.md, models-T.json, models-T-noim2colsplit.json,
 #   models-T-passiveworkers_mimallocpurge.json,
 #   models-T-passiveworkers_mimallocpurge_mainoutsidepool.json.
+# On a lent machine whose tool returns at most eight files (this project's `device` tool),
+# write --out elsewhere and pack it: `--out /tmp/s ...; tar -C /tmp -czf $OUT/s.tgz s`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +69,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds=$2; shift ;;
         --no-convs) convs=0 ;;
         --no-splits) splits=0 ;;
-        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
         *) echo "cpu-scaling.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
