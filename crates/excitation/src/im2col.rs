@@ -787,11 +787,10 @@ mod tests {
         [usize; 2],
     );
 
-    /// Test geometries ([`Case`]): strides, 7×7, 5×5, 1×1
-    /// (strided, and pointwise: no gather), a non-square kernel, a strided one whose windows
-    /// leave input rows unreached, and two images of more than 1024 output pixels (the
-    /// images' GEMMs side by side; the other batches of several images take [`split_plan`]'s
-    /// tasks).
+    /// Test geometries ([`Case`]): strides, 7×7, 5×5, 1×1 (strided, and pointwise: no
+    /// gather), a non-square kernel, a strided one whose windows leave input rows unreached,
+    /// and two images of more than 1024 output pixels (the images' GEMMs side by side; the
+    /// other batches of several images take [`split_plan`]'s tasks).
     const CASES: [Case; 9] = [
         (2, 3, 9, 7, 4, [3, 3], [1, 1], [1, 1]),
         (2, 5, 4, 6, 3, [1, 1], [1, 1], [0, 0]),
