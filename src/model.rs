@@ -109,13 +109,12 @@ impl ModelArgs {
             )
         })?;
         let device = kind.try_device().map_err(|e| {
-            CliError::flag(
-                "--device",
-                format!(
-                    "{e}. This `curtain` was built without GPU support: rebuild it with \
-                     `cargo build --release --features wgpu`, or use --device flex"
-                ),
-            )
+            let fix = if kind.is_available() {
+                ": --device flex"
+            } else {
+                " (`cargo build --release --features wgpu`), or use --device flex"
+            };
+            CliError::flag("--device", format!("{e}{fix}"))
         })?;
         Ok((kind, device))
     }

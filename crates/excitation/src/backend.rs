@@ -93,9 +93,35 @@ impl BackendKind {
     }
 }
 
+/// wgpu's default adapter, or an error saying how to get one.
+///
+/// burn's `Device::wgpu` is lazy: on a machine without a usable driver the first operation
+/// would panic on cubecl's device thread ("Unable to acquire wgpu device: AdapterUnavailable").
+/// So the adapters are enumerated here first (once per process; nothing is initialised).
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+    use burn::cubecl::device::WgpuDeviceKind;
+    use std::sync::OnceLock;
+
+    static ADAPTER: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    let adapter = ADAPTER.get_or_init(|| {
+        burn::cubecl::Device::wgpu(WgpuDeviceKind::DefaultDevice)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    match adapter {
+        Ok(()) => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        Err(found) => Err(Error::BackendUnavailable {
+            name: "wgpu".into(),
+            reason: format!(
+                "wgpu found no graphics adapter ({found}). On Linux it needs a Vulkan driver \
+                 (or an EGL one): the GPU vendor's (NVIDIA's ICD, with `libvulkan1` and the GL \
+                 vendor libraries), or Mesa's CPU fallback lavapipe (`apt install \
+                 mesa-vulkan-drivers libvulkan1`); `VK_DRIVER_FILES=/path/to/icd.json` names a \
+                 driver the Vulkan loader does not find by itself. Or use the flex (CPU) backend"
+            ),
+        }),
+    }
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -237,6 +263,20 @@ mod tests {
             assert_eq!(max_binding_bytes(&b.device()), None);
             assert_eq!(max_binding_bytes(&b.autodiff_device()), None);
         }
+    }
+
+    /// Without a graphics driver, asking for wgpu is an error that says what to install, not a
+    /// panic at the first operation. Needs a process that sees no Vulkan and no EGL driver:
+    /// `VK_DRIVER_FILES=/nonexistent __EGL_VENDOR_LIBRARY_FILENAMES=/nonexistent cargo test -p
+    /// excitation --features wgpu --lib -- --ignored no_adapter` (docs/excitation.md).
+    #[cfg(feature = "wgpu")]
+    #[test]
+    #[ignore = "needs a process without graphics drivers (see the comment above)"]
+    fn no_adapter_is_an_error_naming_the_fix() {
+        let e = BackendKind::Wgpu.try_device().unwrap_err().to_string();
+        assert!(e.contains("no graphics adapter"), "{e}");
+        assert!(e.contains("mesa-vulkan-drivers"), "{e}");
+        assert!(e.contains("flex"), "{e}");
     }
 
     #[test]
