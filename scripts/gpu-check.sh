@@ -117,7 +117,7 @@ fi
     echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"
     # (no `grep -m1`: under pipefail, ldconfig's SIGPIPE would also print the "no libvulkan" line)
     vulkan=$(ldconfig -p | grep libvulkan || true)
-    echo "${vulkan:-no libvulkan (carry .gl, see docs/performance.md)}"
+    echo "${vulkan:-no libvulkan: wgpu will find no adapter; carry the loader and GL vendor libraries (.gl/: libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2, docs/performance.md "GPU")}"
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"
     "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' || echo "no torch"
 } 2>&1 | tee "$out/env.txt"
