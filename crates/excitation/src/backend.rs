@@ -93,24 +93,29 @@ impl BackendKind {
     }
 }
 
-/// wgpu's default adapter, or an error saying how to get one.
-///
-/// burn's `Device::wgpu` is lazy: on a machine without a usable driver the first operation
-/// would panic on cubecl's device thread ("Unable to acquire wgpu device: AdapterUnavailable").
-/// So the adapters are enumerated here first (once per process; nothing is initialised).
+/// wgpu's default adapter as cubecl names it (`Device::wgpu(DefaultDevice)`: the default
+/// adapter, graphics API chosen by the runtime), or cubecl's words for why there is none.
+/// The adapters are enumerated once per process; nothing is initialised.
 #[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<Device> {
+fn wgpu_adapter() -> &'static std::result::Result<burn::cubecl::Device, String> {
     use burn::cubecl::device::WgpuDeviceKind;
     use std::sync::OnceLock;
 
-    static ADAPTER: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    let adapter = ADAPTER.get_or_init(|| {
-        burn::cubecl::Device::wgpu(WgpuDeviceKind::DefaultDevice)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    });
-    match adapter {
-        Ok(()) => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+    static ADAPTER: OnceLock<std::result::Result<burn::cubecl::Device, String>> = OnceLock::new();
+    ADAPTER.get_or_init(|| {
+        burn::cubecl::Device::wgpu(WgpuDeviceKind::DefaultDevice).map_err(|e| e.to_string())
+    })
+}
+
+/// burn's wgpu device on the default adapter, or an error saying how to get an adapter.
+///
+/// burn's `Device::wgpu` is lazy: on a machine without a usable driver the first operation
+/// would panic on cubecl's device thread ("Unable to acquire wgpu device: AdapterUnavailable").
+/// So the adapter is looked up here first ([`wgpu_adapter`]).
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    match wgpu_adapter() {
+        Ok(_) => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         Err(found) => Err(Error::BackendUnavailable {
             name: "wgpu".into(),
             reason: format!(
@@ -162,14 +167,12 @@ pub fn max_binding_bytes(device: &Device) -> Option<u64> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_max_binding_bytes(device: &Device) -> Option<u64> {
-    use burn::cubecl::device::WgpuDeviceKind;
     if device.clone().inner() != wgpu_device().ok()? {
         return None;
     }
-    // The device that `Device::wgpu(DeviceKind::DefaultDevice)` names (default adapter, graphics
-    // API chosen by the runtime); cubecl keeps one client per device, so this reads the
-    // properties of the runtime that the tensors use.
-    let wgpu = burn::cubecl::Device::wgpu(WgpuDeviceKind::DefaultDevice).ok()?;
+    // The device that `Device::wgpu(DeviceKind::DefaultDevice)` names; cubecl keeps one client
+    // per device, so this reads the properties of the runtime that the tensors use.
+    let wgpu = wgpu_adapter().as_ref().ok()?;
     Some(wgpu.client().properties().memory.max_page_size)
 }
 
